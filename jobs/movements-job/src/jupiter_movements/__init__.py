@@ -1,0 +1,1 @@
+"""movements-job: one ``session_movements`` row per GPS ping."""

@@ -1,0 +1,3 @@
+from jupiter_movements.job import main
+
+raise SystemExit(main())

@@ -1,0 +1,33 @@
+"""Typed errors. Every error Jupiter raises on purpose derives from :class:`JupiterError`."""
+
+from __future__ import annotations
+
+
+class JupiterError(Exception):
+    """Root of Jupiter's own errors."""
+
+
+class SettingsError(JupiterError):
+    """A setting is missing or invalid; the message names the environment variable."""
+
+
+class ClickHouseWriteError(JupiterError):
+    """An insert failed for good: a permanent error, or a transient one past its retries.
+
+    Raising it fails the Flink task; the rows stay in Flink state (or are re-read from Kafka)
+    and are written again after the restart, so nothing is lost.
+    """
+
+    def __init__(self, message: str, *, table: str, rows: int, attempts: int) -> None:
+        super().__init__(message)
+        self.table = table
+        self.rows = rows
+        self.attempts = attempts
+
+
+class TableSchemaError(JupiterError):
+    """An existing ClickHouse table does not have the columns this version of Jupiter writes."""
+
+
+class ConnectorJarNotFoundError(JupiterError):
+    """The Flink Kafka connector jar cannot be found where the settings say it is."""

@@ -1,0 +1,98 @@
+"""The Flink execution environment a Jupiter job runs in, configured from :class:`Settings`.
+
+Configuration keys are Flink 2.x names. Python functions run in ``process`` mode: chDB hangs in
+``thread`` mode, and process mode flushes each Python bundle before a checkpoint barrier.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pyflink.common import Configuration
+from pyflink.datastream import StreamExecutionEnvironment
+from pyflink.table import StreamTableEnvironment
+
+from jupiter_common.errors import ConnectorJarNotFoundError
+from jupiter_common.settings import Settings
+
+CONNECTOR_JAR_GLOB = "flink-sql-connector-kafka-*.jar"
+
+
+def flink_configuration(settings: Settings) -> Configuration:
+    """The job's Flink configuration (everything but the jars)."""
+    conf = Configuration()
+    values: dict[str, str] = {
+        "pipeline.name": settings.job_name,
+        "python.execution-mode": "process",
+        "execution.checkpointing.interval": f"{settings.flink_checkpoint_interval_ms} ms",
+        "execution.checkpointing.mode": "EXACTLY_ONCE",
+        "execution.checkpointing.externalized-checkpoint-retention": "RETAIN_ON_CANCELLATION",
+        "execution.checkpointing.num-retained": "3",
+        "state.backend.type": "hashmap",
+    }
+    if settings.flink_checkpoint_dir:
+        values["execution.checkpointing.dir"] = settings.flink_checkpoint_dir
+        values["execution.checkpointing.savepoint-dir"] = settings.flink_checkpoint_dir
+    if settings.bounded:
+        # A bounded run is a batch of work: fail fast rather than retry forever.
+        values["restart-strategy.type"] = "fixed-delay"
+        values["restart-strategy.fixed-delay.attempts"] = "2"
+        values["restart-strategy.fixed-delay.delay"] = "1 s"
+    else:
+        values["restart-strategy.type"] = "exponential-delay"
+        values["restart-strategy.exponential-delay.initial-backoff"] = "1 s"
+        values["restart-strategy.exponential-delay.max-backoff"] = "1 min"
+    if settings.flink_restore_path:
+        values["execution.state-recovery.path"] = settings.flink_restore_path
+    for key, value in values.items():
+        conf.set_string(key, value)
+    return conf
+
+
+def connector_jars(settings: Settings) -> list[str]:
+    """``file://`` URLs of the Kafka connector jar(s) to ship with the job.
+
+    ``FLINK_CONNECTOR_JARS`` names jar files or directories (separated by ``;``). Unset, the jar
+    must already be in Flink's own ``lib`` (as in the container images): nothing is shipped.
+    """
+    spec = settings.flink_connector_jars
+    if not spec:
+        if _in_flink_lib():
+            return []
+        raise ConnectorJarNotFoundError(
+            "the Flink Kafka connector jar is not in Flink's lib directory and"
+            " FLINK_CONNECTOR_JARS is not set; run `bash infra/local/setup.sh` and set"
+            " FLINK_CONNECTOR_JARS=.cache/jars/flink (hatch run sets it for you)"
+        )
+    jars: list[Path] = []
+    for part in filter(None, (p.strip() for p in spec.split(";"))):
+        path = Path(part).expanduser().resolve()
+        found = sorted(path.glob("*.jar")) if path.is_dir() else [path] if path.is_file() else []
+        if not found:
+            raise ConnectorJarNotFoundError(
+                f"FLINK_CONNECTOR_JARS={part!r}: no jar there; run `bash infra/local/setup.sh`"
+            )
+        jars.extend(found)
+    return [jar.as_uri() for jar in jars]
+
+
+def _in_flink_lib() -> bool:
+    import pyflink
+
+    homes = [os.environ.get("FLINK_HOME", ""), str(Path(pyflink.__file__).parent)]
+    return any(home and any((Path(home) / "lib").glob(CONNECTOR_JAR_GLOB)) for home in homes)
+
+
+def create_environment(
+    settings: Settings,
+) -> tuple[StreamExecutionEnvironment, StreamTableEnvironment]:
+    """A streaming environment and its table environment for ``settings``."""
+    conf = flink_configuration(settings)
+    jars = connector_jars(settings)
+    if jars:
+        conf.set_string("pipeline.jars", ";".join(jars))
+    env = StreamExecutionEnvironment.get_execution_environment(conf)
+    env.set_parallelism(settings.flink_parallelism)
+    env.set_max_parallelism(settings.flink_max_parallelism)
+    return env, StreamTableEnvironment.create(env)

@@ -1,0 +1,105 @@
+"""Runs one Jupiter job: settings, Flink environment, Kafka source, the job's dataflow, sinks.
+
+A job package declares a :class:`JobSpec` (its name and a ``build`` function over a
+:class:`Pipeline`) and calls :func:`run_job` from ``main``. Only the dataflow in between differs
+from job to job.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from pyflink.datastream import DataStream, StreamExecutionEnvironment
+from pyflink.table import StreamTableEnvironment
+
+from jupiter_common.errors import JupiterError
+from jupiter_common.flink.dead_letter_sink import write_dead_letters
+from jupiter_common.flink.environment import create_environment
+from jupiter_common.flink.router import DEAD_LETTER_TAG, RowMapper, SessionRouter
+from jupiter_common.flink.sink import write_to_clickhouse
+from jupiter_common.flink.source import kafka_records
+from jupiter_common.settings import Settings, load_settings
+from jupiter_common.tables import TableSpec
+
+log = logging.getLogger("jupiter")
+
+
+class Pipeline:
+    """What a job's ``build`` function composes its dataflow from."""
+
+    def __init__(
+        self, settings: Settings, env: StreamExecutionEnvironment, t_env: StreamTableEnvironment
+    ) -> None:
+        self.settings = settings
+        self.env = env
+        self.t_env = t_env
+
+    def sessions(self, to_rows: RowMapper) -> DataStream:
+        """Read ``sessions-topic``, parse every record, send refusals to the dead-letter topic,
+        and return the stream of what ``to_rows`` makes of each valid message."""
+        records = kafka_records(self.t_env, self.settings)
+        routed = (
+            records.process(SessionRouter(self.settings.job, self.settings.kafka_topic, to_rows))
+            .name("parse-and-route")
+            .uid("parse-and-route")
+        )
+        write_dead_letters(routed.get_side_output(DEAD_LETTER_TAG), self.settings)
+        return routed
+
+    def write(self, rows: DataStream, table: TableSpec) -> None:
+        """Land ``rows`` (tuples in ``table.insert_columns`` order) in ``table``."""
+        write_to_clickhouse(rows, table, self.settings)
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    name: str
+    """``base``, ``events`` or ``movements``: sets the default consumer group and job name."""
+    table: TableSpec
+    build: Callable[[Pipeline], None]
+
+
+def run_job(spec: JobSpec, argv: Sequence[str] | None = None) -> int:
+    """The job's command line. Returns the process exit code."""
+    parser = argparse.ArgumentParser(
+        prog=f"jupiter-{spec.name}-job",
+        description=f"Land sessions-topic in ClickHouse table {spec.table.name}.",
+    )
+    parser.add_argument(
+        "--bounded",
+        action="store_true",
+        help="read up to the end offsets present at start, then finish (JUPITER_BOUNDED=true)",
+    )
+    parser.add_argument(
+        "--print-settings", action="store_true", help="print the settings (password hidden)"
+    )
+    args = parser.parse_args(argv)
+    overrides: dict[str, object] = {"bounded": True} if args.bounded else {}
+    try:
+        settings = load_settings(spec.name, overrides=overrides)
+    except JupiterError as exc:
+        print(f"jupiter-{spec.name}-job: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    if args.print_settings:
+        print(json.dumps(settings.redacted(), indent=2))
+        return 0
+    log.info("starting %s with %s", settings.job_name, json.dumps(settings.redacted()))
+    try:
+        env, t_env = create_environment(settings)
+        spec.build(Pipeline(settings, env, t_env))
+        started = time.monotonic()
+        env.execute(settings.job_name)
+    except JupiterError as exc:
+        print(f"jupiter-{spec.name}-job: {exc}", file=sys.stderr)
+        return 1
+    log.info("%s finished in %.1f s", settings.job_name, time.monotonic() - started)
+    return 0

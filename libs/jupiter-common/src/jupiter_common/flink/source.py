@@ -1,0 +1,71 @@
+"""The Kafka source: raw record values with their partition and offset.
+
+PyFlink's DataStream ``KafkaSource`` hands Python the value only. The Table API Kafka connector
+exposes ``partition`` and ``offset`` as metadata columns, and ``to_data_stream`` turns the table
+into a stream of ``Row(value, partition, offset)``, so every row Jupiter writes can name the
+Kafka record it came from. The ``raw`` format keeps the value as bytes: decoding is parsing's
+job, so that undecodable records reach the dead-letter topic instead of failing the source.
+
+Offsets are committed to the consumer group when a checkpoint completes (for monitoring and for
+a fresh start); a restart from a checkpoint or savepoint resumes from the offsets in its state.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from pyflink.datastream import DataStream
+from pyflink.table import StreamTableEnvironment
+
+from jupiter_common.settings import Settings
+
+SOURCE_TABLE: Final = "jupiter_sessions_source"
+
+_STARTUP_MODES: Final = {
+    "group-offsets": "group-offsets",
+    "earliest": "earliest-offset",
+    "latest": "latest-offset",
+}
+
+
+def source_options(settings: Settings) -> dict[str, str]:
+    """Options of the Kafka table connector for ``settings``."""
+    options = {
+        "connector": "kafka",
+        "topic": settings.kafka_topic,
+        "properties.bootstrap.servers": settings.kafka_bootstrap,
+        "properties.group.id": settings.consumer_group,
+        "properties.auto.offset.reset": "earliest",
+        "properties.client.id.prefix": settings.job_name,
+        "scan.startup.mode": _STARTUP_MODES[settings.kafka_starting_offsets],
+        "scan.topic-partition-discovery.interval": "1 min",
+        "format": "raw",
+    }
+    if settings.bounded:
+        options["scan.bounded.mode"] = "latest-offset"
+    return options
+
+
+def source_ddl(settings: Settings) -> str:
+    """``CREATE TEMPORARY TABLE`` for the source. Values come from validated settings and are
+    quoted as SQL string literals."""
+    with_clause = ",\n".join(
+        f"  {_literal(key)} = {_literal(value)}" for key, value in source_options(settings).items()
+    )
+    return (
+        f"CREATE TEMPORARY TABLE {SOURCE_TABLE} (\n"
+        "  `value` BYTES,\n"
+        "  `partition` INT METADATA VIRTUAL,\n"
+        "  `offset` BIGINT METADATA VIRTUAL\n"
+        f") WITH (\n{with_clause}\n)"
+    )
+
+
+def kafka_records(t_env: StreamTableEnvironment, settings: Settings) -> DataStream:
+    """The source stream: ``Row(value: bytes, partition: int, offset: int)`` per record."""
+    t_env.execute_sql(source_ddl(settings))
+    return t_env.to_data_stream(t_env.from_path(SOURCE_TABLE))
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"

@@ -1,0 +1,105 @@
+"""The session message as vehicles send it: one JSON object per Kafka record.
+
+This is the contract at Jupiter's input edge. Validation is strict where a wrong value would
+land wrong data (ids, coordinates, timestamps) and lenient where it costs nothing (unknown extra
+fields are ignored, so producers can add fields without breaking the jobs).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Annotated, Any, Final
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+STATUS_PATTERN: Final = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,63}")
+"""A status is a token: a letter, then letters, digits, `_`, `.` or `-`; at most 64 characters."""
+
+Latitude = Annotated[float, Field(ge=-90.0, le=90.0, allow_inf_nan=False, strict=True)]
+Longitude = Annotated[float, Field(ge=-180.0, le=180.0, allow_inf_nan=False, strict=True)]
+
+UUID_FIELDS: Final = ("session_id", "vehicle_id", "order_id")
+COORDINATE_FIELDS: Final = (
+    "start_lat",
+    "start_lon",
+    "end_lat",
+    "end_lon",
+    "current_lat",
+    "current_lon",
+)
+
+
+class SessionMessage(BaseModel):
+    """One session message, validated and normalised.
+
+    - ids are UUIDs (any RFC 4122 spelling; kept as :class:`uuid.UUID`);
+    - ``timestamp`` is an ISO-8601 string with ``Z`` or an explicit offset, normalised to UTC
+      and truncated to millisecond precision (ClickHouse stores ``DateTime64(3, 'UTC')``);
+    - coordinates are JSON numbers in range (lat in [-90, 90], lon in [-180, 180]);
+    - ``current_lat``/``current_lon`` come together or not at all: a message with both is a
+      GPS ping, a message with neither is a status message.
+    """
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    session_id: UUID
+    vehicle_id: UUID
+    order_id: UUID
+    status: str
+    timestamp: datetime
+    start_lat: Latitude
+    start_lon: Longitude
+    end_lat: Latitude
+    end_lon: Longitude
+    current_lat: Latitude | None = None
+    current_lon: Longitude | None = None
+
+    @field_validator("status", mode="before")
+    @classmethod
+    def _status_is_token(cls, value: Any) -> str:
+        if not isinstance(value, str) or not STATUS_PATTERN.fullmatch(value):
+            raise ValueError(
+                "status must be a non-empty token: a letter, then letters, digits, '_', '.' or '-'"
+                " (at most 64 characters)"
+            )
+        return value
+
+    @field_validator("timestamp", mode="before")
+    @classmethod
+    def _timestamp_is_iso_with_zone(cls, value: Any) -> datetime:
+        if not isinstance(value, str):
+            raise ValueError("timestamp must be an ISO-8601 string")
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"timestamp {value!r} is not ISO-8601") from None
+        if parsed.tzinfo is None or parsed.utcoffset() is None:
+            raise ValueError(f"timestamp {value!r} has no time zone; use 'Z' or an offset")
+        utc = parsed.astimezone(UTC)
+        return utc.replace(microsecond=utc.microsecond // 1000 * 1000)
+
+    @model_validator(mode="after")
+    def _position_is_complete(self) -> SessionMessage:
+        if (self.current_lat is None) != (self.current_lon is None):
+            raise ValueError("current_lat and current_lon must be given together")
+        return self
+
+    @property
+    def is_ping(self) -> bool:
+        """True when the message carries a GPS position."""
+        return self.current_lat is not None
+
+    @property
+    def timestamp_ms(self) -> int:
+        """Milliseconds since the Unix epoch, UTC."""
+        return _epoch_ms(self.timestamp)
+
+
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _epoch_ms(moment: datetime) -> int:
+    delta = moment - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000

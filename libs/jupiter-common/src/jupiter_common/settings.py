@@ -1,0 +1,189 @@
+"""Settings from environment variables.
+
+Names and defaults follow the original service (``KAFKA_BOOTSTRAP=kafka:9092``,
+``CLICKHOUSE_HOST=clickhouse`` ...), so a container gets sensible values with nothing set.
+Each job passes its own name, which sets its default consumer group and Flink job name.
+
+Settings are read once, in the job's driver process, and handed to the Flink functions as a
+frozen value: the Python workers never read the environment themselves.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Final, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_core import ErrorDetails
+
+from jupiter_common.errors import SettingsError
+
+JOB_NAMES: Final = ("base", "events", "movements")
+_IDENTIFIER: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+_KAFKA_NAME: Final = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
+
+StartingOffsets = Literal["group-offsets", "earliest", "latest"]
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+
+
+class Settings(BaseModel):
+    """Every setting a job reads. Field aliases are the environment variable names."""
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True, extra="forbid")
+
+    job: Literal["base", "events", "movements"]
+
+    kafka_bootstrap: str = Field("kafka:9092", alias="KAFKA_BOOTSTRAP", min_length=1)
+    kafka_topic: str = Field("sessions-topic", alias="KAFKA_TOPIC", pattern=_KAFKA_NAME.pattern)
+    kafka_consumer_group: str = Field("", alias="KAFKA_CONSUMER_GROUP")
+    kafka_starting_offsets: StartingOffsets = Field("group-offsets", alias="KAFKA_STARTING_OFFSETS")
+    bounded: bool = Field(False, alias="JUPITER_BOUNDED")
+    dead_letter_topic: str = Field(
+        "sessions-dead-letter", alias="DEAD_LETTER_TOPIC", pattern=_KAFKA_NAME.pattern
+    )
+
+    clickhouse_host: str = Field("clickhouse", alias="CLICKHOUSE_HOST", min_length=1)
+    clickhouse_port: int = Field(8123, alias="CLICKHOUSE_PORT", ge=1, le=65535)
+    clickhouse_user: str = Field("default", alias="CLICKHOUSE_USER", min_length=1)
+    clickhouse_password: SecretStr = Field(SecretStr(""), alias="CLICKHOUSE_PASSWORD")
+    clickhouse_database: str = Field(
+        "default", alias="CLICKHOUSE_DATABASE", pattern=_IDENTIFIER.pattern
+    )
+    clickhouse_secure: bool = Field(False, alias="CLICKHOUSE_SECURE")
+    clickhouse_embedded_path: str = Field("", alias="CLICKHOUSE_EMBEDDED_PATH")
+
+    sink_batch_size: int = Field(20_000, alias="SINK_BATCH_SIZE", ge=1, le=1_000_000)
+    sink_flush_interval_ms: int = Field(1_000, alias="SINK_FLUSH_INTERVAL_MS", ge=10, le=3_600_000)
+    sink_max_retries: int = Field(5, alias="SINK_MAX_RETRIES", ge=0, le=100)
+    sink_retry_backoff_ms: int = Field(200, alias="SINK_RETRY_BACKOFF_MS", ge=1, le=600_000)
+    sink_parallelism: int = Field(0, alias="SINK_PARALLELISM", ge=0, le=1024)
+
+    flink_parallelism: int = Field(1, alias="FLINK_PARALLELISM", ge=1, le=1024)
+    flink_max_parallelism: int = Field(128, alias="FLINK_MAX_PARALLELISM", ge=1, le=32768)
+    flink_job_name: str = Field("", alias="FLINK_JOB_NAME")
+    flink_checkpoint_interval_ms: int = Field(
+        10_000, alias="FLINK_CHECKPOINT_INTERVAL_MS", ge=100, le=86_400_000
+    )
+    flink_checkpoint_dir: str = Field("", alias="FLINK_CHECKPOINT_DIR")
+    flink_connector_jars: str = Field("", alias="FLINK_CONNECTOR_JARS")
+    flink_restore_path: str = Field("", alias="FLINK_RESTORE_PATH")
+
+    log_level: LogLevel = Field("INFO", alias="LOG_LEVEL")
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("kafka_consumer_group", "flink_job_name")
+    @classmethod
+    def _printable(cls, value: str) -> str:
+        if value and not value.isprintable():
+            raise ValueError("must be printable text")
+        return value
+
+    @property
+    def embedded(self) -> bool:
+        """True when the embedded ClickHouse engine (chDB) is the store, not a server."""
+        return bool(self.clickhouse_embedded_path)
+
+    @property
+    def consumer_group(self) -> str:
+        return self.kafka_consumer_group or f"jupiter-{self.job}"
+
+    @property
+    def job_name(self) -> str:
+        return self.flink_job_name or f"jupiter-{self.job}"
+
+    @property
+    def writer_parallelism(self) -> int:
+        """Parallelism of the ClickHouse writing stage.
+
+        One chDB directory admits one process, so the embedded store always gets 1; a server
+        gets ``SINK_PARALLELISM``, or the job's parallelism when that is 0 (unset).
+        """
+        if self.embedded:
+            return 1
+        return self.sink_parallelism or self.flink_parallelism
+
+    def redacted(self) -> dict[str, object]:
+        """The settings by variable name, safe to log: the password is never included."""
+        values = self.model_dump(by_alias=True, exclude={"job"})
+        values["CLICKHOUSE_PASSWORD"] = "***" if self.clickhouse_password.get_secret_value() else ""
+        return values
+
+    @classmethod
+    def variable_names(cls) -> frozenset[str]:
+        """Every environment variable a job reads."""
+        return frozenset(
+            field.alias for field in cls.model_fields.values() if field.alias is not None
+        )
+
+
+def load_settings(
+    job: str,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, object] | None = None,
+) -> Settings:
+    """Read the settings for ``job`` from ``environ`` (default: ``os.environ``).
+
+    Variables set to the empty string count as unset. ``overrides`` (by field name) win over
+    the environment; the job's command line uses them. Raises :class:`SettingsError` naming
+    every invalid variable and what it accepts.
+    """
+    env = os.environ if environ is None else environ
+    names = Settings.variable_names()
+    values: dict[str, object] = {name: env[name] for name in names if env.get(name, "") != ""}
+    values.update(overrides or {})
+    try:
+        settings = Settings.model_validate({"job": job, **values})
+    except ValidationError as exc:
+        raise SettingsError(_explain(exc, values)) from None
+    return _resolve_paths(settings)
+
+
+def _resolve_paths(settings: Settings) -> Settings:
+    """Make the embedded store path absolute: Flink's Python workers run in other directories."""
+    if not settings.embedded:
+        return settings
+    path = Path(settings.clickhouse_embedded_path).expanduser().resolve()
+    return settings.model_copy(update={"clickhouse_embedded_path": str(path)})
+
+
+def _explain(exc: ValidationError, values: Mapping[str, object]) -> str:
+    lines = [_explain_one(error, values) for error in exc.errors(include_url=False)]
+    return "invalid settings:\n  " + "\n  ".join(lines)
+
+
+def _explain_one(error: ErrorDetails, values: Mapping[str, object]) -> str:
+    loc = error["loc"]
+    key = str(loc[0]) if loc else "?"
+    field = Settings.model_fields.get(key)
+    name = field.alias if field is not None and field.alias else key
+    if name == "job":
+        return f"job: must be one of {', '.join(JOB_NAMES)}"
+    shown = "***" if name == "CLICKHOUSE_PASSWORD" else repr(values.get(name, values.get(key)))
+    return f"{name}={shown}: {_accepted(error)}"
+
+
+def _accepted(error: ErrorDetails) -> str:
+    ctx: dict[str, Any] = dict(error.get("ctx") or {})
+    kind = error["type"]
+    if kind == "literal_error":
+        return f"must be one of {ctx.get('expected', '')}"
+    if kind == "int_parsing" or kind == "int_type":
+        return "must be a whole number"
+    if kind in ("bool_parsing", "bool_type"):
+        return "must be true or false"
+    if kind == "greater_than_equal":
+        return f"must be >= {ctx['ge']}"
+    if kind == "less_than_equal":
+        return f"must be <= {ctx['le']}"
+    if kind == "string_pattern_mismatch":
+        return f"must match {ctx['pattern']}"
+    if kind == "extra_forbidden":
+        return "is not a setting"
+    return str(error["msg"]).removeprefix("Value error, ")

@@ -1,0 +1,159 @@
+"""The three ClickHouse tables: columns, engine, keys, and the DDL that creates them.
+
+Design, for the queries users run (one session over time; one vehicle over a day):
+
+- ``ORDER BY`` starts with ``vehicle_id`` (vehicle/day scans read one contiguous range) and a
+  bloom-filter index on ``session_id`` skips granules for single-session look-ups;
+- monthly partitions keep the part count low for a high-rate stream;
+- every table is a ``ReplacingMergeTree`` whose sorting key is the row's business key, so the
+  same message delivered twice, or replayed after a restart, collapses to one row. Queries that
+  must not see a not-yet-merged duplicate read with ``FINAL`` (see the README);
+- ``non_replicated_deduplication_window`` lets ClickHouse drop a retried insert whose batch was
+  already written (the writer sends an ``insert_deduplication_token`` per batch).
+
+Each row carries the Kafka partition and offset it came from, for reconciliation.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Final
+
+_IDENTIFIER: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    name: str
+    type: str
+    default: str | None = None
+    """A DEFAULT expression; columns with one are filled by ClickHouse, not by the writer."""
+
+
+@dataclass(frozen=True, slots=True)
+class TableSpec:
+    """One table's definition. ``insert_columns`` is the order of the tuples the writer takes."""
+
+    name: str
+    columns: tuple[Column, ...]
+    engine: str
+    order_by: tuple[str, ...]
+    partition_by: str | None
+    indexes: tuple[str, ...] = ()
+    settings: tuple[tuple[str, int], ...] = (("non_replicated_deduplication_window", 1000),)
+    comment: str = ""
+
+    def __post_init__(self) -> None:
+        for column in self.columns:
+            if not _IDENTIFIER.fullmatch(column.name):
+                raise ValueError(f"bad column name {column.name!r} in {self.name}")
+
+    @property
+    def insert_columns(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns if c.default is None)
+
+    def column_index(self, name: str) -> int:
+        """Position of ``name`` in a row tuple (an insert column)."""
+        return self.insert_columns.index(name)
+
+    def qualified(self, database: str) -> str:
+        return f"{quote_identifier(database)}.{quote_identifier(self.name)}"
+
+    def ddl(self, database: str) -> str:
+        """``CREATE TABLE IF NOT EXISTS`` for this table in ``database``: idempotent."""
+        lines = [f"    {quote_identifier(c.name)} {c.type}" for c in self.columns]
+        for i, c in enumerate(self.columns):
+            if c.default is not None:
+                lines[i] += f" DEFAULT {c.default}"
+        lines += [f"    {index}" for index in self.indexes]
+        parts = [
+            f"CREATE TABLE IF NOT EXISTS {self.qualified(database)}\n(\n"
+            + ",\n".join(lines)
+            + "\n)",
+            f"ENGINE = {self.engine}",
+        ]
+        if self.partition_by:
+            parts.append(f"PARTITION BY {self.partition_by}")
+        parts.append(f"ORDER BY ({', '.join(quote_identifier(c) for c in self.order_by)})")
+        if self.settings:
+            parts.append("SETTINGS " + ", ".join(f"{k} = {v}" for k, v in self.settings))
+        if self.comment:
+            parts.append("COMMENT '" + self.comment.replace("'", "''") + "'")
+        return "\n".join(parts)
+
+
+def quote_identifier(name: str) -> str:
+    """Back-quote an identifier. Only names from code and validated settings get here."""
+    if not _IDENTIFIER.fullmatch(name):
+        raise ValueError(f"not a plain identifier: {name!r}")
+    return f"`{name}`"
+
+
+_SOURCE: Final = (
+    Column("source_partition", "Int32"),
+    Column("source_offset", "Int64"),
+    Column("ingested_at", "DateTime64(3, 'UTC')", default="now64(3)"),
+)
+_IDS: Final = (
+    Column("session_id", "UUID"),
+    Column("vehicle_id", "UUID"),
+    Column("order_id", "UUID"),
+)
+_SESSION_INDEX: Final = "INDEX session_idx session_id TYPE bloom_filter GRANULARITY 4"
+
+SESSION_MOVEMENTS: Final = TableSpec(
+    name="session_movements",
+    columns=(
+        *_IDS,
+        Column("timestamp", "DateTime64(3, 'UTC')"),
+        Column("status", "LowCardinality(String)"),
+        Column("lat", "Float64"),
+        Column("lon", "Float64"),
+        *_SOURCE,
+    ),
+    # One ping per (session, timestamp); of two copies the one read last from Kafka wins.
+    engine="ReplacingMergeTree(source_offset)",
+    order_by=("vehicle_id", "session_id", "timestamp"),
+    partition_by="toYYYYMM(timestamp)",
+    indexes=(_SESSION_INDEX,),
+    comment="One row per GPS ping (messages with current_lat/current_lon)",
+)
+
+SESSION_EVENTS: Final = TableSpec(
+    name="session_events",
+    columns=(
+        *_IDS,
+        Column("timestamp", "DateTime64(3, 'UTC')"),
+        Column("status", "LowCardinality(String)"),
+        Column("previous_status", "LowCardinality(String)"),
+        Column("lat", "Nullable(Float64)"),
+        Column("lon", "Nullable(Float64)"),
+        *_SOURCE,
+    ),
+    engine="ReplacingMergeTree(source_offset)",
+    order_by=("vehicle_id", "session_id", "timestamp", "status"),
+    partition_by="toYYYYMM(timestamp)",
+    indexes=(_SESSION_INDEX,),
+    comment="One row per status change of a session",
+)
+
+SESSIONS_BASE: Final = TableSpec(
+    name="sessions_base",
+    columns=(
+        *_IDS,
+        Column("started_at", "DateTime64(3, 'UTC')"),
+        Column("start_lat", "Float64"),
+        Column("start_lon", "Float64"),
+        Column("end_lat", "Float64"),
+        Column("end_lon", "Float64"),
+        *_SOURCE,
+    ),
+    engine="ReplacingMergeTree",
+    order_by=("session_id",),
+    partition_by="toYYYYMM(started_at)",
+    indexes=("INDEX vehicle_idx vehicle_id TYPE bloom_filter GRANULARITY 4",),
+    comment="One immutable header per session, from its first started message",
+)
+
+ALL_TABLES: Final = (SESSIONS_BASE, SESSION_EVENTS, SESSION_MOVEMENTS)
