@@ -77,7 +77,10 @@ class SessionMessage(BaseModel):
             raise ValueError(f"timestamp {value!r} is not ISO-8601") from None
         if parsed.tzinfo is None or parsed.utcoffset() is None:
             raise ValueError(f"timestamp {value!r} has no time zone; use 'Z' or an offset")
-        utc = parsed.astimezone(UTC)
+        try:
+            utc = parsed.astimezone(UTC)
+        except OverflowError:
+            raise ValueError(f"timestamp {value!r} is out of range in UTC") from None
         return utc.replace(microsecond=utc.microsecond // 1000 * 1000)
 
     @model_validator(mode="after")

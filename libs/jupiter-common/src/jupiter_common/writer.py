@@ -140,5 +140,8 @@ class ClickHouseWriter:
         """A token naming exactly this set of source records (their Kafka coordinates)."""
         digest = hashlib.blake2b(digest_size=16)
         p, o = self._partition_at, self._offset_at
-        digest.update(",".join(f"{row[p]}:{row[o]}" for row in rows).encode())
+        coordinates = sorted((int(row[p]), int(row[o])) for row in rows)  # type: ignore[call-overload]
+        digest.update(
+            ",".join(f"{partition}:{offset}" for partition, offset in coordinates).encode()
+        )
         return f"{self._table.name}:{len(rows)}:{digest.hexdigest()}"

@@ -54,6 +54,8 @@ def subtask_of(key: int, parallelism: int, max_parallelism: int) -> int:
 @lru_cache(maxsize=64)
 def shard_keys(parallelism: int, max_parallelism: int) -> tuple[int, ...]:
     """``keys[i]`` is an integer key that Flink places on subtask ``i``."""
+    if not 1 <= parallelism <= max_parallelism:
+        raise ValueError(f"parallelism {parallelism} must be in 1..{max_parallelism}")
     keys: dict[int, int] = {}
     candidate = 0
     while len(keys) < parallelism:

@@ -1,0 +1,269 @@
+"""parse_session: raw Kafka bytes to a SessionMessage or a Rejection, never an exception."""
+
+from __future__ import annotations
+
+import json
+import random
+from typing import Any
+
+import pytest
+
+from jupiter_common.parsing import Rejection, RejectReason, parse_session
+from jupiter_common.schema import COORDINATE_FIELDS, UUID_FIELDS, SessionMessage
+
+SEED: dict[str, Any] = {
+    "session_id": "f1e2d3c4-b5a6-7c8d-9e0f-1a2b3c4d5e6f",
+    "vehicle_id": "a1b2c3d4-e5f6-7a8b-9c0d-1e2f3a4b5c6d",
+    "order_id": "c1d2e3f4-a5b6-7c8d-9e0f-1a2b3c4d5e6f",
+    "status": "en_route",
+    "timestamp": "2025-07-19T12:34:56.789Z",
+    "start_lat": 40.7527,
+    "start_lon": -73.9772,
+    "end_lat": 40.7580,
+    "end_lon": -73.9855,
+    "current_lat": 40.7550,
+    "current_lon": -73.9800,
+}
+REQUIRED_FIELDS = tuple(
+    name for name, field in SessionMessage.model_fields.items() if field.is_required()
+)
+
+
+def encode(**changes: Any) -> bytes:
+    """The seed message as JSON bytes with ``changes``; a value of ``...`` removes the field."""
+    data = dict(SEED)
+    for key, value in changes.items():
+        if value is ...:
+            data.pop(key, None)
+        else:
+            data[key] = value
+    return json.dumps(data).encode()
+
+
+def rejected(raw: bytes | None) -> Rejection:
+    result = parse_session(raw)
+    assert isinstance(result, Rejection), f"expected a rejection, got {result!r}"
+    return result
+
+
+Case = tuple[bytes | None, str | None]
+
+
+def case(raw: bytes | None, field: str | None) -> Case:
+    return (raw, field)
+
+
+# One or more inputs per reason, with the field the rejection must name (None: no single field).
+CASES: dict[RejectReason, list[Case]] = {
+    RejectReason.EMPTY: [(None, None), (b"", None)],
+    RejectReason.NOT_UTF8: [
+        (b"\xff\xfe\x00", None),
+        (b'{"status": "\xe9t\xe9"}', None),
+        (encode()[:-2] + b"\xc3", None),
+    ],
+    RejectReason.NOT_JSON: [
+        (b"{", None),
+        (b"not json", None),
+        (b"   ", None),
+        (b"{'session_id': 1}", None),
+        (encode()[:-1], None),
+        (encode() + b"}", None),
+    ],
+    RejectReason.NOT_AN_OBJECT: [
+        (b"[]", None),
+        (json.dumps([SEED]).encode(), None),
+        (b"42", None),
+        (b"-1.5", None),
+        (b"null", None),
+        (b"true", None),
+        (b'"a string"', None),
+    ],
+    RejectReason.MISSING_FIELD: [case(encode(**{name: ...}), name) for name in REQUIRED_FIELDS],
+    RejectReason.BAD_UUID: [case(encode(**{name: "nope"}), name) for name in UUID_FIELDS]
+    + [(encode(session_id=None), "session_id"), (encode(order_id=7), "order_id")],
+    RejectReason.BAD_STATUS: [
+        (encode(status=""), "status"),
+        (encode(status="en route"), "status"),
+        (encode(status=3), "status"),
+    ],
+    RejectReason.BAD_TIMESTAMP: [
+        (encode(timestamp="2025-07-19T12:34:56"), "timestamp"),
+        (encode(timestamp=1752928496), "timestamp"),
+        (encode(timestamp="soon"), "timestamp"),
+    ],
+    RejectReason.BAD_COORDINATE: [case(encode(**{name: 500}), name) for name in COORDINATE_FIELDS]
+    + [(encode(start_lat="40.1"), "start_lat"), (encode(end_lon=True), "end_lon")],
+    RejectReason.INCOMPLETE_POSITION: [
+        (encode(current_lon=...), None),
+        (encode(current_lat=...), None),
+        (encode(current_lat=None), None),
+    ],
+}
+
+
+def test_every_reject_reason_has_a_case() -> None:
+    assert set(CASES) == set(RejectReason)
+    assert all(CASES.values())
+
+
+@pytest.mark.parametrize(
+    ("reason", "raw", "field"),
+    [(reason, raw, field) for reason, inputs in CASES.items() for raw, field in inputs],
+)
+def test_parse_session_rejects_with_reason(
+    reason: RejectReason, raw: bytes | None, field: str | None
+) -> None:
+    rejection = rejected(raw)
+    assert rejection.reason is reason
+    assert rejection.field == field
+    assert rejection.message
+    if field is not None:
+        assert field in rejection.message
+
+
+def test_reason_values_are_stable() -> None:
+    """Dashboards and replays key on these strings."""
+    assert {reason.value for reason in RejectReason} == {
+        "empty",
+        "not_utf8",
+        "not_json",
+        "not_an_object",
+        "missing_field",
+        "bad_uuid",
+        "bad_status",
+        "bad_timestamp",
+        "bad_coordinate",
+        "incomplete_position",
+    }
+
+
+def test_valid_message_parses() -> None:
+    result = parse_session(encode())
+    assert isinstance(result, SessionMessage)
+    assert result == SessionMessage.model_validate(SEED)
+
+
+def test_status_message_without_position_parses() -> None:
+    result = parse_session(encode(current_lat=..., current_lon=...))
+    assert isinstance(result, SessionMessage)
+    assert not result.is_ping
+
+
+def test_not_utf8_message_names_the_offending_byte() -> None:
+    rejection = rejected(b'{"a": "ok\xff"}')
+    assert rejection.reason is RejectReason.NOT_UTF8
+    assert "byte 9" in rejection.message
+    assert "0xff" in rejection.message
+
+
+def test_missing_fields_are_all_listed() -> None:
+    rejection = rejected(b"{}")
+    assert rejection.reason is RejectReason.MISSING_FIELD
+    assert rejection.field == REQUIRED_FIELDS[0]
+    for name in REQUIRED_FIELDS:
+        assert name in rejection.message
+
+
+# Field-level problems, most urgent first (NOT_JSON and NOT_AN_OBJECT exclude all others, and an
+# incomplete position is only checked once every field is valid).
+PRECEDENCE = (
+    RejectReason.MISSING_FIELD,
+    RejectReason.BAD_UUID,
+    RejectReason.BAD_TIMESTAMP,
+    RejectReason.BAD_STATUS,
+    RejectReason.BAD_COORDINATE,
+)
+PROBLEMS: dict[RejectReason, tuple[str, object]] = {
+    RejectReason.MISSING_FIELD: ("end_lat", ...),
+    RejectReason.BAD_UUID: ("vehicle_id", "zzz"),
+    RejectReason.BAD_TIMESTAMP: ("timestamp", "2025-07-19T12:34:56"),
+    RejectReason.BAD_STATUS: ("status", ""),
+    RejectReason.BAD_COORDINATE: ("start_lon", -181),
+}
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [(a, b) for i, a in enumerate(PRECEDENCE) for b in PRECEDENCE[i + 1 :]],
+)
+def test_more_urgent_problem_wins(first: RejectReason, second: RejectReason) -> None:
+    first_field, first_value = PROBLEMS[first]
+    second_field, second_value = PROBLEMS[second]
+    # The less urgent problem comes first in the document: field order must not matter.
+    data: dict[str, Any] = {second_field: second_value}
+    data.update((k, v) for k, v in SEED.items() if k not in (first_field, second_field))
+    data[first_field] = first_value
+    raw = json.dumps({k: v for k, v in data.items() if v is not ...}).encode()
+    rejection = rejected(raw)
+    assert rejection.reason is first
+    assert rejection.field == first_field
+    assert first_field in rejection.message
+    assert second_field in rejection.message
+
+
+def test_message_mentions_every_problem() -> None:
+    changes = {field: value for field, value in PROBLEMS.values()}
+    rejection = rejected(encode(**changes, current_lat=91))
+    assert rejection.reason is RejectReason.MISSING_FIELD
+    assert rejection.field == "end_lat"
+    for field in [*(field for field, _ in PROBLEMS.values()), "current_lat"]:
+        assert rejection.message.count(f"{field}: ") == 1, field
+    assert "Field required" in rejection.message
+    assert "no time zone" in rejection.message
+
+
+def test_missing_field_beats_incomplete_position() -> None:
+    rejection = rejected(encode(session_id=..., current_lon=...))
+    assert rejection.reason is RejectReason.MISSING_FIELD
+    assert rejection.field == "session_id"
+
+
+def _mutations(rng: random.Random, base: bytes, count: int) -> list[bytes]:
+    out: list[bytes] = []
+    for _ in range(count):
+        data = bytearray(base)
+        for _ in range(rng.randint(1, 4)):
+            kind = rng.randrange(4)
+            at = rng.randrange(len(data)) if data else 0
+            if kind == 0 and data:
+                data[at] = rng.randrange(256)
+            elif kind == 1 and data:
+                del data[at : at + rng.randint(1, 8)]
+            elif kind == 2:
+                data[at:at] = bytes(rng.randrange(256) for _ in range(rng.randint(1, 4)))
+            else:
+                data = data[: rng.randrange(len(data) + 1)]
+        out.append(bytes(data))
+    return out
+
+
+def _fuzz_inputs() -> list[bytes]:
+    rng = random.Random(0)
+    inputs = [rng.randbytes(rng.randint(0, 64)) for _ in range(300)]
+    alphabet = b'{}[]":,0123456789.-eE tnufalsNIy\\'
+    inputs += [bytes(rng.choice(alphabet) for _ in range(rng.randint(1, 40))) for _ in range(100)]
+    inputs += _mutations(rng, encode(), 300)
+    inputs += _mutations(rng, encode(current_lat=..., current_lon=...), 100)
+    return inputs
+
+
+def test_parse_session_never_raises() -> None:
+    inputs = _fuzz_inputs()
+    assert len(inputs) == 800
+    reasons: set[RejectReason] = set()
+    for raw in inputs:
+        result = parse_session(raw)
+        assert isinstance(result, SessionMessage | Rejection), raw
+        if isinstance(result, Rejection):
+            assert result.reason in RejectReason
+            assert result.message, raw
+            reasons.add(result.reason)
+    # The mutations reach well past the byte-level checks.
+    assert {RejectReason.NOT_UTF8, RejectReason.NOT_JSON, RejectReason.MISSING_FIELD} <= reasons
+
+
+@pytest.mark.parametrize("timestamp", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"])
+def test_parse_session_never_raises_on_timestamps_at_the_edge_of_time(timestamp: str) -> None:
+    rejection = rejected(encode(timestamp=timestamp))
+    assert rejection.reason is RejectReason.BAD_TIMESTAMP
+    assert rejection.field == "timestamp"
