@@ -16,7 +16,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import ErrorDetails
 
 from jupiter_common.errors import SettingsError
@@ -61,15 +69,20 @@ class Settings(BaseModel):
     sink_retry_backoff_ms: int = Field(200, alias="SINK_RETRY_BACKOFF_MS", ge=1, le=600_000)
     sink_parallelism: int = Field(0, alias="SINK_PARALLELISM", ge=0, le=1024)
 
+    session_state_ttl_ms: int = Field(
+        86_400_000, alias="SESSION_STATE_TTL_MS", ge=1_000, le=31_536_000_000
+    )
+
     flink_parallelism: int = Field(1, alias="FLINK_PARALLELISM", ge=1, le=1024)
     flink_max_parallelism: int = Field(128, alias="FLINK_MAX_PARALLELISM", ge=1, le=32768)
-    flink_job_name: str = Field("", alias="FLINK_JOB_NAME")
+    flink_job_name: str = Field("", alias="FLINK_JOB_NAME", pattern=r"^$|^[A-Za-z0-9._-]{1,128}$")
     flink_checkpoint_interval_ms: int = Field(
         10_000, alias="FLINK_CHECKPOINT_INTERVAL_MS", ge=100, le=86_400_000
     )
     flink_checkpoint_dir: str = Field("", alias="FLINK_CHECKPOINT_DIR")
     flink_connector_jars: str = Field("", alias="FLINK_CONNECTOR_JARS")
     flink_restore_path: str = Field("", alias="FLINK_RESTORE_PATH")
+    flink_resume: Literal["latest", "none"] = Field("latest", alias="FLINK_RESUME")
 
     log_level: LogLevel = Field("INFO", alias="LOG_LEVEL")
 
@@ -78,12 +91,21 @@ class Settings(BaseModel):
     def _upper(cls, value: Any) -> Any:
         return value.upper() if isinstance(value, str) else value
 
-    @field_validator("kafka_consumer_group", "flink_job_name")
+    @field_validator("kafka_consumer_group")
     @classmethod
     def _printable(cls, value: str) -> str:
         if value and not value.isprintable():
             raise ValueError("must be printable text")
         return value
+
+    @model_validator(mode="after")
+    def _parallelism_within_max(self) -> Settings:
+        if max(self.flink_parallelism, self.sink_parallelism) > self.flink_max_parallelism:
+            raise ValueError(
+                "FLINK_PARALLELISM and SINK_PARALLELISM must not exceed FLINK_MAX_PARALLELISM"
+                f" ({self.flink_max_parallelism})"
+            )
+        return self
 
     @property
     def embedded(self) -> bool:
@@ -97,6 +119,13 @@ class Settings(BaseModel):
     @property
     def job_name(self) -> str:
         return self.flink_job_name or f"jupiter-{self.job}"
+
+    @property
+    def checkpoint_root(self) -> str:
+        """Where this job's checkpoints and savepoints go: one folder per job name, so a job
+        finds its own latest state to resume from. Empty when no checkpoint dir is set."""
+        base = self.flink_checkpoint_dir.rstrip("/")
+        return f"{base}/{self.job_name}" if base else ""
 
     @property
     def writer_parallelism(self) -> int:
@@ -137,7 +166,8 @@ def load_settings(
     env = os.environ if environ is None else environ
     names = Settings.variable_names()
     values: dict[str, object] = {name: env[name] for name in names if env.get(name, "") != ""}
-    values.update(overrides or {})
+    for field, value in (overrides or {}).items():
+        values[Settings.model_fields[field].alias or field] = value
     try:
         settings = Settings.model_validate({"job": job, **values})
     except ValidationError as exc:
@@ -160,7 +190,9 @@ def _explain(exc: ValidationError, values: Mapping[str, object]) -> str:
 
 def _explain_one(error: ErrorDetails, values: Mapping[str, object]) -> str:
     loc = error["loc"]
-    key = str(loc[0]) if loc else "?"
+    if not loc:
+        return str(error["msg"]).removeprefix("Value error, ")
+    key = str(loc[0])
     field = Settings.model_fields.get(key)
     name = field.alias if field is not None and field.alias else key
     if name == "job":

@@ -1,0 +1,368 @@
+"""Settings from environment variables: defaults, validation messages, secrets, derived values."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal, get_origin
+
+import pytest
+from pydantic.fields import FieldInfo
+
+from jupiter_common.errors import SettingsError
+from jupiter_common.settings import JOB_NAMES, Settings, load_settings
+
+SECRET = "pa55-W0rd-never-shown"
+
+
+def alias_of(name: str) -> str:
+    alias = Settings.model_fields[name].alias
+    assert alias is not None
+    return alias
+
+
+def field_of(alias: str) -> str:
+    return next(name for name, f in Settings.model_fields.items() if f.alias == alias)
+
+
+def settings_error(
+    environ: dict[str, str], overrides: dict[str, object] | None = None, job: str = "movements"
+) -> str:
+    with pytest.raises(SettingsError) as info:
+        load_settings(job, environ, overrides)
+    # Raised `from None`: pydantic's own error (which echoes input values) is not chained.
+    assert info.value.__cause__ is None
+    assert info.value.__suppress_context__
+    return str(info.value)
+
+
+def test_defaults_are_the_container_defaults() -> None:
+    settings = load_settings("movements", environ={})
+    assert settings.kafka_bootstrap == "kafka:9092"
+    assert settings.kafka_topic == "sessions-topic"
+    assert settings.clickhouse_host == "clickhouse"
+    assert settings.clickhouse_port == 8123
+    assert settings.clickhouse_user == "default"
+    assert settings.clickhouse_password.get_secret_value() == ""
+    assert settings.clickhouse_database == "default"
+    assert settings.flink_parallelism == 1
+    assert settings.log_level == "INFO"
+    assert not settings.embedded
+    assert not settings.bounded
+
+
+def test_os_environ_is_read_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KAFKA_TOPIC", "from-os-environ")
+    assert load_settings("base").kafka_topic == "from-os-environ"
+
+
+@pytest.mark.parametrize("job", JOB_NAMES)
+def test_default_consumer_group_is_per_job(job: str) -> None:
+    settings = load_settings(job, environ={})
+    assert settings.consumer_group == f"jupiter-{job}"
+    assert settings.job_name == f"jupiter-{job}"
+
+
+@pytest.mark.parametrize("job", JOB_NAMES)
+def test_explicit_consumer_group_wins(job: str) -> None:
+    settings = load_settings(job, environ={"KAFKA_CONSUMER_GROUP": "my-group"})
+    assert settings.consumer_group == "my-group"
+
+
+def test_unknown_job_is_refused() -> None:
+    text = settings_error({}, job="trips")
+    assert "job: must be one of base, events, movements" in text
+
+
+@pytest.mark.parametrize("variable", sorted(Settings.variable_names()))
+def test_empty_string_counts_as_unset(variable: str) -> None:
+    assert load_settings("events", {variable: ""}) == load_settings("events", {})
+
+
+def test_all_empty_environment_gives_defaults() -> None:
+    everything_empty = dict.fromkeys(Settings.variable_names(), "")
+    assert load_settings("base", everything_empty) == load_settings("base", {})
+
+
+# Values each variable refuses, with fragments the error must contain to say what is accepted.
+# Set through the environment unless the variable is in OVERRIDE_ONLY.
+INVALID: dict[str, list[tuple[str, tuple[str, ...]]]] = {
+    "KAFKA_BOOTSTRAP": [("", ("at least 1 character",))],
+    "KAFKA_TOPIC": [("two words", ("must match",)), ("a/b", ("must match",))],
+    "KAFKA_CONSUMER_GROUP": [("group\x01", ("printable",))],
+    "KAFKA_STARTING_OFFSETS": [
+        ("newest", ("must be one of", "'group-offsets'", "'earliest'", "'latest'"))
+    ],
+    "JUPITER_BOUNDED": [("maybe", ("true or false",)), ("2", ("true or false",))],
+    "DEAD_LETTER_TOPIC": [("dead letters", ("must match",))],
+    "CLICKHOUSE_HOST": [("", ("at least 1 character",))],
+    "CLICKHOUSE_PORT": [
+        ("http", ("whole number",)),
+        ("0", (">= 1",)),
+        ("65536", ("<= 65535",)),
+    ],
+    "CLICKHOUSE_USER": [("", ("at least 1 character",))],
+    "CLICKHOUSE_DATABASE": [
+        ("my-db", ("must match",)),
+        ("1db", ("must match",)),
+        ("db`; DROP TABLE x", ("must match",)),
+        ("db\n", ("must match",)),
+    ],
+    "CLICKHOUSE_SECURE": [("sometimes", ("true or false",))],
+    "SINK_BATCH_SIZE": [
+        ("lots", ("whole number",)),
+        ("1.5", ("whole number",)),
+        ("0", (">= 1",)),
+        ("1000001", ("<= 1000000",)),
+    ],
+    "SINK_FLUSH_INTERVAL_MS": [
+        ("1s", ("whole number",)),
+        ("9", (">= 10",)),
+        ("3600001", ("<= 3600000",)),
+    ],
+    "SINK_MAX_RETRIES": [("many", ("whole number",)), ("-1", (">= 0",)), ("101", ("<= 100",))],
+    "SINK_RETRY_BACKOFF_MS": [
+        ("x", ("whole number",)),
+        ("0", (">= 1",)),
+        ("600001", ("<= 600000",)),
+    ],
+    "SINK_PARALLELISM": [("auto", ("whole number",)), ("-1", (">= 0",)), ("1025", ("<= 1024",))],
+    "SESSION_STATE_TTL_MS": [
+        ("1d", ("whole number",)),
+        ("999", (">= 1000",)),
+        ("31536000001", ("<= 31536000000",)),
+    ],
+    "FLINK_PARALLELISM": [("auto", ("whole number",)), ("0", (">= 1",)), ("1025", ("<= 1024",))],
+    "FLINK_MAX_PARALLELISM": [
+        ("x", ("whole number",)),
+        ("0", (">= 1",)),
+        ("32769", ("<= 32768",)),
+    ],
+    "FLINK_JOB_NAME": [("job\nname", ("must match",)), ("my job", ("must match",))],
+    "FLINK_RESUME": [("never", ("must be one of", "'latest'", "'none'"))],
+    "FLINK_CHECKPOINT_INTERVAL_MS": [
+        ("10s", ("whole number",)),
+        ("99", (">= 100",)),
+        ("86400001", ("<= 86400000",)),
+    ],
+    "LOG_LEVEL": [("VERBOSE", ("must be one of", "'DEBUG'", "'INFO'", "'WARNING'", "'ERROR'"))],
+}
+# Empty means unset in the environment, so these minimum lengths can only be broken by overrides.
+OVERRIDE_ONLY = frozenset({"KAFKA_BOOTSTRAP", "CLICKHOUSE_HOST", "CLICKHOUSE_USER"})
+# Free text: no value is invalid.
+FREE_TEXT = frozenset(
+    {
+        "CLICKHOUSE_PASSWORD",
+        "CLICKHOUSE_EMBEDDED_PATH",
+        "FLINK_CHECKPOINT_DIR",
+        "FLINK_CONNECTOR_JARS",
+        "FLINK_RESTORE_PATH",
+    }
+)
+
+
+def _can_be_invalid(name: str, field: FieldInfo) -> bool:
+    if field.annotation in (int, bool) or get_origin(field.annotation) is Literal:
+        return True
+    if any(
+        getattr(meta, "pattern", None) is not None or getattr(meta, "min_length", None)
+        for meta in field.metadata
+    ):
+        return True
+    validators = Settings.__pydantic_decorators__.field_validators.values()
+    return any(name in validator.info.fields for validator in validators)
+
+
+def test_every_constrained_variable_has_invalid_cases() -> None:
+    constrained = {
+        alias_of(name)
+        for name, field in Settings.model_fields.items()
+        if name != "job" and _can_be_invalid(name, field)
+    }
+    assert constrained == set(INVALID)
+    assert Settings.variable_names() - constrained == FREE_TEXT
+    assert set(INVALID) >= OVERRIDE_ONLY
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "fragments"),
+    [
+        (variable, value, fragments)
+        for variable, cases in INVALID.items()
+        for value, fragments in cases
+    ],
+)
+def test_invalid_value_is_explained(variable: str, value: str, fragments: tuple[str, ...]) -> None:
+    if variable in OVERRIDE_ONLY:
+        text = settings_error({}, {field_of(variable): value})
+    else:
+        text = settings_error({variable: value})
+    assert text.startswith("invalid settings:")
+    lines = text.splitlines()[1:]
+    assert len(lines) == 1
+    assert lines[0].strip().startswith(f"{variable}={value!r}: ")
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "expected"),
+    [
+        ("LOG_LEVEL", "debug", "DEBUG"),
+        ("JUPITER_BOUNDED", "true", True),
+        ("CLICKHOUSE_SECURE", "1", True),
+        ("CLICKHOUSE_PORT", "9000", 9000),
+        ("KAFKA_STARTING_OFFSETS", "earliest", "earliest"),
+        ("CLICKHOUSE_DATABASE", "jupiter_2", "jupiter_2"),
+        ("KAFKA_TOPIC", "sessions.v2_x-y", "sessions.v2_x-y"),
+    ],
+)
+def test_valid_values_are_converted(variable: str, value: str, expected: object) -> None:
+    settings = load_settings("base", {variable: value})
+    assert getattr(settings, field_of(variable)) == expected
+
+
+def test_several_invalid_variables_are_reported_together() -> None:
+    environ = {
+        "CLICKHOUSE_PORT": "http",
+        "LOG_LEVEL": "loud",
+        "KAFKA_TOPIC": "a b",
+        "FLINK_PARALLELISM": "0",
+        "KAFKA_BOOTSTRAP": "broker:9092",
+    }
+    text = settings_error(environ, job="nope")
+    lines = text.splitlines()[1:]
+    assert len(lines) == 5
+    for expected in (
+        "job: must be one of",
+        "CLICKHOUSE_PORT='http': must be a whole number",
+        "LOG_LEVEL='loud': must be one of",
+        "KAFKA_TOPIC='a b': must match",
+        "FLINK_PARALLELISM='0': must be >= 1",
+    ):
+        assert any(expected in line for line in lines), expected
+    assert "KAFKA_BOOTSTRAP" not in text
+
+
+def test_password_is_not_in_the_error_text() -> None:
+    text = settings_error(
+        {"CLICKHOUSE_PASSWORD": SECRET, "CLICKHOUSE_PORT": "x", "CLICKHOUSE_USER": "bob"}
+    )
+    assert "CLICKHOUSE_PORT" in text
+    assert SECRET not in text
+
+
+def test_invalid_password_is_named_but_not_shown() -> None:
+    text = settings_error({}, {"clickhouse_password": 31337424242})
+    assert "CLICKHOUSE_PASSWORD=***" in text
+    assert "31337424242" not in text
+
+
+def test_password_is_not_in_redacted_or_repr() -> None:
+    settings = load_settings("base", {"CLICKHOUSE_PASSWORD": SECRET})
+    assert settings.clickhouse_password.get_secret_value() == SECRET
+    redacted = settings.redacted()
+    assert redacted["CLICKHOUSE_PASSWORD"] == "***"
+    assert SECRET not in repr(redacted)
+    assert SECRET not in repr(settings)
+    assert SECRET not in str(settings)
+
+
+def test_redacted_lists_every_variable() -> None:
+    redacted = load_settings("base", {}).redacted()
+    assert set(redacted) == Settings.variable_names()
+    assert redacted["CLICKHOUSE_PASSWORD"] == ""
+    assert redacted["KAFKA_BOOTSTRAP"] == "kafka:9092"
+
+
+def test_overrides_win_over_defaults() -> None:
+    settings = load_settings("base", {}, {"bounded": True, "kafka_topic": "cli-topic"})
+    assert settings.bounded
+    assert settings.kafka_topic == "cli-topic"
+
+
+def test_overrides_win_over_environ() -> None:
+    environ = {"JUPITER_BOUNDED": "false", "KAFKA_TOPIC": "env-topic"}
+    settings = load_settings("base", environ, {"bounded": True, "kafka_topic": "cli-topic"})
+    assert settings.bounded
+    assert settings.kafka_topic == "cli-topic"
+
+
+def test_embedded_path_is_made_absolute(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    settings = load_settings("base", {"CLICKHOUSE_EMBEDDED_PATH": "data/./x/../clickhouse"})
+    assert settings.embedded
+    assert Path(settings.clickhouse_embedded_path).is_absolute()
+    assert settings.clickhouse_embedded_path == str((tmp_path / "data/clickhouse").resolve())
+
+
+def test_embedded_path_expands_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    settings = load_settings("base", {"CLICKHOUSE_EMBEDDED_PATH": "~/store"})
+    assert settings.clickhouse_embedded_path == str((tmp_path / "store").resolve())
+
+
+def test_no_embedded_path_means_a_server() -> None:
+    settings = load_settings("base", {})
+    assert settings.clickhouse_embedded_path == ""
+    assert not settings.embedded
+
+
+@pytest.mark.parametrize(
+    ("environ", "expected"),
+    [
+        ({}, 1),
+        ({"FLINK_PARALLELISM": "6"}, 6),
+        ({"FLINK_PARALLELISM": "6", "SINK_PARALLELISM": "3"}, 3),
+        ({"SINK_PARALLELISM": "4"}, 4),
+        ({"SINK_PARALLELISM": "0", "FLINK_PARALLELISM": "5"}, 5),
+        ({"CLICKHOUSE_EMBEDDED_PATH": "/tmp/ch", "SINK_PARALLELISM": "4"}, 1),
+        ({"CLICKHOUSE_EMBEDDED_PATH": "/tmp/ch", "FLINK_PARALLELISM": "8"}, 1),
+    ],
+)
+def test_writer_parallelism(environ: dict[str, str], expected: int) -> None:
+    assert load_settings("movements", environ).writer_parallelism == expected
+
+
+@pytest.mark.parametrize(
+    "environ",
+    [
+        {"FLINK_PARALLELISM": "200"},
+        {"SINK_PARALLELISM": "200"},
+        {"FLINK_PARALLELISM": "4", "FLINK_MAX_PARALLELISM": "2"},
+    ],
+)
+def test_parallelism_above_max_parallelism_is_refused(environ: dict[str, str]) -> None:
+    with pytest.raises(SettingsError, match="MAX_PARALLELISM"):
+        load_settings("movements", environ)
+
+
+def test_variable_names_are_exactly_the_aliases() -> None:
+    names = Settings.variable_names()
+    aliases = {f.alias for f in Settings.model_fields.values() if f.alias is not None}
+    assert names == aliases
+    assert len(names) == len(Settings.model_fields) - 1  # every field but `job` has one
+    assert "job" not in names
+    assert {
+        "KAFKA_BOOTSTRAP",
+        "KAFKA_TOPIC",
+        "KAFKA_CONSUMER_GROUP",
+        "CLICKHOUSE_HOST",
+        "CLICKHOUSE_PORT",
+        "CLICKHOUSE_USER",
+        "CLICKHOUSE_PASSWORD",
+        "CLICKHOUSE_DATABASE",
+        "FLINK_PARALLELISM",
+        "FLINK_JOB_NAME",
+        "LOG_LEVEL",
+    } <= names
+    assert all(name.isupper() and name.isidentifier() for name in names)
+
+
+def test_variables_not_in_the_list_are_ignored() -> None:
+    assert load_settings("base", {"KAFKA_TOPICS": "x", "PATH": "/bin"}) == load_settings("base", {})
+
+
+def test_settings_are_frozen() -> None:
+    settings = load_settings("base", {})
+    with pytest.raises(ValueError, match="frozen"):
+        settings.kafka_topic = "other"
