@@ -14,6 +14,7 @@ from pyflink.datastream import StreamExecutionEnvironment
 from pyflink.table import StreamTableEnvironment
 
 from jupiter_common.errors import ConnectorJarNotFoundError
+from jupiter_common.flink.restore import restore_point
 from jupiter_common.settings import Settings
 
 CONNECTOR_JAR_GLOB = "flink-sql-connector-kafka-*.jar"
@@ -31,9 +32,9 @@ def flink_configuration(settings: Settings) -> Configuration:
         "execution.checkpointing.num-retained": "3",
         "state.backend.type": "hashmap",
     }
-    if settings.flink_checkpoint_dir:
-        values["execution.checkpointing.dir"] = settings.flink_checkpoint_dir
-        values["execution.checkpointing.savepoint-dir"] = settings.flink_checkpoint_dir
+    if settings.checkpoint_root:
+        values["execution.checkpointing.dir"] = settings.checkpoint_root
+        values["execution.checkpointing.savepoint-dir"] = f"{settings.checkpoint_root}/savepoints"
     if settings.bounded:
         # A bounded run is a batch of work: fail fast rather than retry forever.
         values["restart-strategy.type"] = "fixed-delay"
@@ -43,8 +44,9 @@ def flink_configuration(settings: Settings) -> Configuration:
         values["restart-strategy.type"] = "exponential-delay"
         values["restart-strategy.exponential-delay.initial-backoff"] = "1 s"
         values["restart-strategy.exponential-delay.max-backoff"] = "1 min"
-    if settings.flink_restore_path:
-        values["execution.state-recovery.path"] = settings.flink_restore_path
+    restore_path = restore_point(settings)
+    if restore_path:
+        values["execution.state-recovery.path"] = restore_path
     for key, value in values.items():
         conf.set_string(key, value)
     return conf

@@ -10,12 +10,15 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from pyflink.datastream import DataStream, StreamExecutionEnvironment
+from pyflink.common import Types
+from pyflink.datastream import DataStream, KeyedStream, StreamExecutionEnvironment
 from pyflink.table import StreamTableEnvironment
 
 from jupiter_common.errors import JupiterError
@@ -24,6 +27,7 @@ from jupiter_common.flink.environment import create_environment
 from jupiter_common.flink.router import DEAD_LETTER_TAG, RowMapper, SessionRouter
 from jupiter_common.flink.sink import write_to_clickhouse
 from jupiter_common.flink.source import kafka_records
+from jupiter_common.session_record import SessionRecord, session_records
 from jupiter_common.settings import Settings, load_settings
 from jupiter_common.tables import TableSpec
 
@@ -52,9 +56,17 @@ class Pipeline:
         write_dead_letters(routed.get_side_output(DEAD_LETTER_TAG), self.settings)
         return routed
 
+    def keyed_sessions(self) -> KeyedStream:
+        """Every valid message as a :class:`SessionRecord`, keyed by session id."""
+        return self.sessions(session_records).key_by(_session_id_of, key_type=Types.STRING())
+
     def write(self, rows: DataStream, table: TableSpec) -> None:
         """Land ``rows`` (tuples in ``table.insert_columns`` order) in ``table``."""
         write_to_clickhouse(rows, table, self.settings)
+
+
+def _session_id_of(record: SessionRecord) -> str:
+    return record.session_id
 
 
 @dataclass(frozen=True)
@@ -97,9 +109,35 @@ def run_job(spec: JobSpec, argv: Sequence[str] | None = None) -> int:
         env, t_env = create_environment(settings)
         spec.build(Pipeline(settings, env, t_env))
         started = time.monotonic()
-        env.execute(settings.job_name)
+        if settings.bounded:
+            env.execute(settings.job_name)
+        else:
+            run_until_stopped(env, settings)
     except JupiterError as exc:
         print(f"jupiter-{spec.name}-job: {exc}", file=sys.stderr)
         return 1
     log.info("%s finished in %.1f s", settings.job_name, time.monotonic() - started)
     return 0
+
+
+def run_until_stopped(env: StreamExecutionEnvironment, settings: Settings) -> None:
+    """Run a streaming job until it ends or the process is told to stop.
+
+    SIGTERM or SIGINT (Ctrl-C, ``docker stop``) stops the job *with a savepoint*, so the rows
+    still buffered in the sink and the Kafka offsets are kept together; the next start resumes
+    from it (see :mod:`jupiter_common.flink.restore`).
+    """
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    client = env.execute_async(settings.job_name)
+    log.info("job %s submitted as %s", settings.job_name, client.get_job_id())
+    while not stop.wait(1.0):
+        if client.get_job_status().result().is_globally_terminal_state():
+            client.get_job_execution_result().result()
+            return
+    savepoints = f"{settings.checkpoint_root}/savepoints" if settings.checkpoint_root else None
+    log.info("stopping %s with a savepoint", settings.job_name)
+    path = client.stop_with_savepoint(False, savepoints).result()
+    log.info("stopped with savepoint %s", path)
+    print(f"savepoint: {path}", flush=True)
