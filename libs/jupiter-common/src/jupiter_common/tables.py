@@ -28,7 +28,9 @@ class Column:
     name: str
     type: str
     default: str | None = None
-    """A DEFAULT expression; columns with one are filled by ClickHouse, not by the writer."""
+    """An expression ClickHouse fills the column with; the writer never sends such a column."""
+    materialized: bool = False
+    """``MATERIALIZED`` (computed, hidden from ``SELECT *``) rather than ``DEFAULT``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +67,7 @@ class TableSpec:
         lines = [f"    {quote_identifier(c.name)} {c.type}" for c in self.columns]
         for i, c in enumerate(self.columns):
             if c.default is not None:
-                lines[i] += f" DEFAULT {c.default}"
+                lines[i] += f" {'MATERIALIZED' if c.materialized else 'DEFAULT'} {c.default}"
         lines += [f"    {index}" for index in self.indexes]
         parts = [
             f"CREATE TABLE IF NOT EXISTS {self.qualified(database)}\n(\n"
@@ -148,8 +150,15 @@ SESSIONS_BASE: Final = TableSpec(
         Column("end_lat", "Float64"),
         Column("end_lon", "Float64"),
         *_SOURCE,
+        # The earliest started_at has the highest version, so it is the header that survives.
+        Column(
+            "header_version",
+            "UInt64",
+            default="9999999999999 - toUInt64(toUnixTimestamp64Milli(started_at))",
+            materialized=True,
+        ),
     ),
-    engine="ReplacingMergeTree",
+    engine="ReplacingMergeTree(header_version)",
     order_by=("session_id",),
     partition_by="toYYYYMM(started_at)",
     indexes=("INDEX vehicle_idx vehicle_id TYPE bloom_filter GRANULARITY 4",),

@@ -1,0 +1,1 @@
+"""base-job: one immutable ``sessions_base`` header per session."""

@@ -1,0 +1,3 @@
+from jupiter_base.job import main
+
+raise SystemExit(main())

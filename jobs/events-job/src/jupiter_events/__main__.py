@@ -1,0 +1,3 @@
+from jupiter_events.job import main
+
+raise SystemExit(main())
