@@ -9,7 +9,7 @@ import socket
 from collections.abc import Callable, Iterator
 
 import pytest
-from support import load_kafka_local, unique
+from support import load_broker_tool, unique
 
 
 def _free_port() -> int:
@@ -24,7 +24,7 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if existing:
         yield existing
         return
-    kafka = load_kafka_local()
+    kafka = load_broker_tool()
     data_dir = tmp_path_factory.mktemp("kafka")
     handle = kafka.start_broker(data_dir, port=_free_port(), controller_port=_free_port())
     try:
@@ -36,7 +36,7 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture
 def new_topic(kafka_bootstrap: str) -> Callable[..., str]:
     """Create a uniquely named topic; returns its name."""
-    kafka = load_kafka_local()
+    kafka = load_broker_tool()
 
     def create(prefix: str = "sessions", partitions: int = 2) -> str:
         name = unique(prefix)

@@ -21,12 +21,12 @@ REPO = Path(__file__).resolve().parents[1]
 CONNECTOR_JARS = REPO / ".cache" / "jars" / "flink"
 
 
-def load_kafka_local() -> ModuleType:
-    """``infra/local/kafka.py`` as a module (it is a script, not a package)."""
-    spec = importlib.util.spec_from_file_location("kafka_local", REPO / "infra/local/kafka.py")
+def load_broker_tool() -> ModuleType:
+    """``infra/local/broker.py`` as a module (it is a script, not a package)."""
+    spec = importlib.util.spec_from_file_location("broker", REPO / "infra/local/broker.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
-    sys.modules["kafka_local"] = module
+    sys.modules["broker"] = module
     spec.loader.exec_module(module)
     return module
 

@@ -7,6 +7,7 @@ everything above this module — DDL, the writer, queries — is one code path.
 from __future__ import annotations
 
 import logging
+
 import clickhouse_connect
 from clickhouse_connect.driver.client import Client
 

@@ -9,13 +9,13 @@ controller, bound to 127.0.0.1, with all state under a single data dir.
 
 CLI::
 
-    python infra/local/kafka.py start [--port 9092] [--controller-port 9093]
+    python infra/local/broker.py start [--port 9092] [--controller-port 9093]
                                       [--data-dir .jupiter/kafka] [--partitions 4]
                                       [--timeout 60]
-    python infra/local/kafka.py stop [--data-dir ...] [--timeout 30]
-    python infra/local/kafka.py status [--data-dir ...]      # exit 0 running, 3 not
-    python infra/local/kafka.py create-topics --bootstrap 127.0.0.1:9092 NAME[:PARTITIONS] ...
-    python infra/local/kafka.py reset [--data-dir ...]       # stop + delete data dir
+    python infra/local/broker.py stop [--data-dir ...] [--timeout 30]
+    python infra/local/broker.py status [--data-dir ...]      # exit 0 running, 3 not
+    python infra/local/broker.py create-topics --bootstrap 127.0.0.1:9092 NAME[:PARTITIONS] ...
+    python infra/local/broker.py reset [--data-dir ...]       # stop + delete data dir
 
 The module is also loaded by pytest fixtures via importlib (it is not in a
 package), so importing it has no side effects; use :func:`start_broker`,
@@ -206,13 +206,13 @@ def _server_properties(cfg: BrokerConfig) -> str:
         "share.coordinator.state.topic.min.isr": "1",
         "group.initial.rebalance.delay.ms": "0",
     }
-    header = "# Written by infra/local/kafka.py; regenerated on every start.\n"
+    header = "# Written by infra/local/broker.py; regenerated on every start.\n"
     return header + "".join(f"{key}={value}\n" for key, value in props.items())
 
 
 def _log4j_properties(data_dir: Path) -> str:
     lines = [
-        "# Written by infra/local/kafka.py; regenerated on every start.",
+        "# Written by infra/local/broker.py; regenerated on every start.",
         "status = warn",
         "name = jupiter-local-kafka",
         "appender.file.type = RollingFile",
@@ -598,7 +598,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except KafkaLocalError as exc:
-        print(f"kafka.py {args.command}: error: {exc}", file=sys.stderr)
+        print(f"broker.py {args.command}: error: {exc}", file=sys.stderr)
         return 1
 
 

@@ -1,0 +1,162 @@
+"""README command 1: the whole pipeline end to end on the embedded defaults.
+
+Starts the local Kafka broker (or uses ``KAFKA_BOOTSTRAP``), produces a seeded synthetic
+stream with duplicates, reordering and malformed records to a fresh topic, runs each job
+bounded into the embedded ClickHouse store, one after another (one chDB directory admits one
+process at a time), and prints per table the rows landed against the rows expected from the
+generated stream, sample rows, the dead-letter count and throughput. Exits 1 on any mismatch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from localrun import (
+    REPO,
+    count_records,
+    ensure_broker,
+    ensure_topics,
+    group_progress,
+    job_env,
+    query,
+    run_bounded,
+)
+
+from jupiter_common.producer import produce
+from jupiter_common.synthetic import GeneratedStream, GeneratorConfig, generate
+
+TABLES = {"base": "sessions_base", "events": "session_events", "movements": "session_movements"}
+SAMPLE_COLUMNS = {
+    "base": "session_id, vehicle_id, started_at, start_lat, start_lon",
+    "events": "session_id, timestamp, previous_status, status, lat, lon",
+    "movements": "session_id, timestamp, status, lat, lon",
+}
+
+
+def expected_rows(stream: GeneratedStream) -> dict[str, int]:
+    """Rows each table must hold, by the semantics in the README (an independent oracle)."""
+    last: dict[object, object] = {}
+    changes = 0
+    for message in stream.valid_messages():
+        session, status = message["session_id"], message["status"]
+        if last.get(session) != status:
+            changes += 1
+            last[session] = status
+    return {
+        "base": stream.expected.sessions_started,
+        "events": changes,
+        "movements": stream.expected.gps_pings,
+    }
+
+
+def progress_printer(bootstrap: str, topic: str, group: str, job: str) -> Callable[[float], None]:
+    last_print = [0.0]
+    tty = sys.stdout.isatty()
+
+    def show(elapsed: float) -> None:
+        if elapsed - last_print[0] < (1.0 if tty else 5.0):
+            return
+        last_print[0] = elapsed
+        try:
+            done, end = group_progress(bootstrap, topic, group)
+        except Exception:  # progress is cosmetic: the broker may be busy
+            return
+        line = f"  {job}-job: {done}/{end} records checkpointed, {elapsed:5.1f} s"
+        print(("\r" + line) if tty else line, end="" if tty else "\n", flush=True)
+
+    return show
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sessions", type=int, default=300)
+    parser.add_argument("--pings", type=int, default=20)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--jobs", default="base,events,movements")
+    parser.add_argument("--work-dir", type=Path, default=REPO / ".jupiter" / "demo")
+    args = parser.parse_args(argv)
+    jobs = [j for j in args.jobs.split(",") if j]
+
+    bootstrap = ensure_broker(os.environ.get("KAFKA_BOOTSTRAP"))
+    run_id = time.strftime("%Y%m%d-%H%M%S")
+    topic, dead_letters = f"demo-sessions-{run_id}", f"demo-dead-letter-{run_id}"
+    ensure_topics(bootstrap, {topic: 4, dead_letters: 1})
+    work = args.work_dir
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    store = work / "clickhouse"
+
+    config = GeneratorConfig(
+        sessions=args.sessions,
+        pings_per_session=args.pings,
+        seed=args.seed,
+        duplicate_ratio=0.01,
+        reorder_ratio=0.01,
+        malformed_count=12,
+    )
+    stream = generate(config)
+    started = time.monotonic()
+    produced = produce(stream, bootstrap, topic)
+    print(
+        f"produced {produced} records to {topic} on {bootstrap} in"
+        f" {time.monotonic() - started:.1f} s: {json.dumps(stream.expected.as_dict())}"
+    )
+    expected = expected_rows(stream)
+
+    failures = 0
+    for job in jobs:
+        group = f"jupiter-{job}-{run_id}"
+        env = job_env(
+            bootstrap,
+            topic,
+            store,
+            work / job,
+            KAFKA_CONSUMER_GROUP=group,
+            DEAD_LETTER_TOPIC=dead_letters,
+            FLINK_CHECKPOINT_INTERVAL_MS="2000",
+        )
+        (work / job).mkdir()
+        print(f"running {job}-job (bounded) ...", flush=True)
+        run = run_bounded(job, env, progress_printer(bootstrap, topic, group, job))
+        table = TABLES[job]
+        # Table and column names below are this script's constants, never input.
+        landed = query(store, f"SELECT count() FROM {table} FINAL")[0][0]  # noqa: S608
+        ok = landed == expected[job]
+        failures += not ok
+        print(
+            f"\n{table}: {landed} rows landed, {expected[job]} expected"
+            f" -> {'OK' if ok else 'MISMATCH'}; {produced / run.seconds:,.0f} records/s"
+            f" ({produced} records in {run.seconds:.1f} s, job start-up included)"
+        )
+        for row in query(
+            store,
+            f"SELECT {SAMPLE_COLUMNS[job]} FROM {table} FINAL ORDER BY session_id LIMIT 3",  # noqa: S608
+        ):
+            print("   ", " | ".join(str(v) for v in row))
+
+    dead = count_records(bootstrap, dead_letters)
+    want_dead = stream.expected.malformed * len(jobs)
+    print(
+        f"dead letters: {dead} in {dead_letters} ({stream.expected.malformed} malformed records"
+        f" x {len(jobs)} jobs = {want_dead} expected) -> {'OK' if dead == want_dead else 'MISMATCH'}"
+    )
+    failures += dead != want_dead
+    print(
+        f"store: {store}  (query it: CLICKHOUSE_EMBEDDED_PATH={store} hatch run query 'SELECT ...')"
+    )
+    if failures:
+        print(f"demo FAILED: {failures} mismatch(es)")
+        return 1
+    print("demo OK")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,58 @@
+"""``hatch run query "SELECT ..."``: run SQL against the configured store and print the result.
+
+For looking at what landed without writing code. It uses the same settings as the jobs
+(``CLICKHOUSE_*``; under ``hatch run`` the embedded store by default). The embedded store
+admits one process at a time, so query it when no job is writing to it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from jupiter_common.clickhouse import connect
+from jupiter_common.errors import JupiterError
+from jupiter_common.settings import load_settings
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="query", description=__doc__.splitlines()[0])
+    parser.add_argument("sql", nargs="?", help="the query; read from stdin when omitted")
+    parser.add_argument(
+        "--format", default="PrettyCompactMonoBlock", help="a ClickHouse output format"
+    )
+    args = parser.parse_args(argv)
+    sql = args.sql if args.sql is not None else sys.stdin.read()
+    try:
+        # The ClickHouse settings are the same for every job.
+        settings = load_settings("movements")
+        client = connect(settings)
+    except JupiterError as exc:
+        print(f"query: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:
+        print(f"query: cannot open the store: {_explain(exc)}", file=sys.stderr)
+        return 1
+    try:
+        output = client.raw_query(
+            sql, settings={"database": settings.clickhouse_database}, fmt=args.format
+        )
+    except Exception as exc:
+        print(f"query: {_explain(exc)}", file=sys.stderr)
+        return 1
+    finally:
+        client.close()
+    sys.stdout.write(output.decode("utf-8", errors="replace"))
+    return 0
+
+
+def _explain(exc: Exception) -> str:
+    text = str(exc)
+    if "Cannot lock file" in text:
+        return "the embedded store is open in another process (a running job?); try again after it"
+    return text
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
