@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import signal
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -151,3 +152,75 @@ def query(store: Path, sql: str) -> list[tuple[Any, ...]]:
         return [tuple(row) for row in client.query(sql).result_rows]
     finally:
         client.close()
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, what: str, poll: float = 0.5) -> None:
+    """Poll ``condition`` until it holds; fail with ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out after {timeout:.0f} s waiting for {what}"
+        time.sleep(poll)
+
+
+def committed_offsets(bootstrap: str, topic: str, group: str) -> tuple[int, int]:
+    """(committed, end) offsets of ``group`` on ``topic``, summed over partitions."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+    try:
+        partitions = list(consumer.list_topics(topic, timeout=10).topics[topic].partitions)
+        tps = [TopicPartition(topic, p) for p in partitions]
+        done = sum(max(tp.offset, 0) for tp in consumer.committed(tps, timeout=10))
+        end = sum(consumer.get_watermark_offsets(tp, timeout=10)[1] for tp in tps)
+        return done, end
+    finally:
+        consumer.close()
+
+
+class StreamingJob:
+    """A job running streaming in its own process, as ``hatch run jobs/<job>`` runs it."""
+
+    def __init__(self, module: str, env: Mapping[str, str], log: Path) -> None:
+        self.module = module
+        self.log = log
+        self._out = log.open("w")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", module],
+            env=dict(env),
+            stdout=self._out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def output(self) -> str:
+        self._out.flush()
+        return self.log.read_text(errors="replace")
+
+    def wait_caught_up(self, bootstrap: str, topic: str, group: str, timeout: float = 180) -> None:
+        """Until a completed checkpoint covers every record now in ``topic``."""
+
+        def caught_up() -> bool:
+            assert self.process.poll() is None, f"{self.module} died:\n{self.output()[-6000:]}"
+            done, end = committed_offsets(bootstrap, topic, group)
+            return done == end
+
+        wait_until(caught_up, timeout, f"{self.module} to checkpoint all of {topic}")
+
+    def stop_with_savepoint(self, timeout: float = 120) -> str:
+        """SIGTERM, as ``docker stop`` or Ctrl-C: the job drains, savepoints and exits 0."""
+        os.kill(self.process.pid, signal.SIGTERM)
+        code = self.process.wait(timeout)
+        self._out.close()
+        output = self.log.read_text(errors="replace")
+        assert code == 0, f"{self.module} exited {code} on SIGTERM:\n{output[-6000:]}"
+        paths = [
+            line.split(":", 1)[1].strip()
+            for line in output.splitlines()
+            if line.startswith("savepoint:")
+        ]
+        assert paths, f"no savepoint reported:\n{output[-3000:]}"
+        return paths[-1]
+
+    def kill(self) -> None:
+        """SIGKILL the whole process tree (driver, Flink JVM, Python workers): a crash."""
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(30)
+        self._out.close()
