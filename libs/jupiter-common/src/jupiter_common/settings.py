@@ -99,6 +99,16 @@ class Settings(BaseModel):
         return value
 
     @model_validator(mode="after")
+    def _bounded_runs_start_fresh(self) -> Settings:
+        if self.bounded and self.flink_restore_path:
+            raise ValueError(
+                "FLINK_RESTORE_PATH cannot be used with JUPITER_BOUNDED=true: a bounded run starts"
+                " from the consumer group's offsets with fresh state (a restored Kafka split keeps"
+                " the end offset of the run that wrote it); resume streaming instead"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _parallelism_within_max(self) -> Settings:
         if max(self.flink_parallelism, self.sink_parallelism) > self.flink_max_parallelism:
             raise ValueError(
@@ -125,7 +135,11 @@ class Settings(BaseModel):
         """Where this job's checkpoints and savepoints go: one folder per job name, so a job
         finds its own latest state to resume from. Empty when no checkpoint dir is set."""
         base = self.flink_checkpoint_dir.rstrip("/")
-        return f"{base}/{self.job_name}" if base else ""
+        if not base:
+            return ""
+        # Bounded runs keep theirs apart: a restored Kafka split keeps the end offset of the run
+        # that wrote it, so bounded and streaming state must never be mixed up.
+        return f"{base}/{self.job_name}/bounded" if self.bounded else f"{base}/{self.job_name}"
 
     @property
     def writer_parallelism(self) -> int:

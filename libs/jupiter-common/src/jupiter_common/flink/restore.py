@@ -1,5 +1,8 @@
 """Where a job resumes from: an explicit savepoint/checkpoint, or its own latest one.
 
+Only streaming runs resume; a bounded run starts from the consumer group's committed offsets
+with fresh state, since a restored Kafka split keeps the end offset of the run that wrote it.
+
 A checkpoint is a consistent pair — Kafka offsets and the state built from the records before
 them, including the sink's rows not yet inserted. Starting a job *without* its last checkpoint
 would resume from the consumer group's committed offsets but drop those buffered rows, so a
@@ -24,7 +27,7 @@ def restore_point(settings: Settings) -> str | None:
     """The path to restore from, or None to start fresh from the consumer group's offsets."""
     if settings.flink_restore_path:
         return settings.flink_restore_path
-    if settings.flink_resume == "none" or not settings.checkpoint_root:
+    if settings.bounded or settings.flink_resume == "none" or not settings.checkpoint_root:
         return None
     root = _local_path(settings.checkpoint_root)
     if root is None:

@@ -17,7 +17,8 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from pyflink.common import Types
+from pyflink.common import JobClient, Types
+from pyflink.java_gateway import get_gateway
 from pyflink.datastream import DataStream, KeyedStream, StreamExecutionEnvironment
 from pyflink.table import StreamTableEnvironment
 
@@ -138,6 +139,18 @@ def run_until_stopped(env: StreamExecutionEnvironment, settings: Settings) -> No
             return
     savepoints = f"{settings.checkpoint_root}/savepoints" if settings.checkpoint_root else None
     log.info("stopping %s with a savepoint", settings.job_name)
-    path = client.stop_with_savepoint(False, savepoints).result()
+    path = stop_with_savepoint(client, savepoints)
     log.info("stopped with savepoint %s", path)
     print(f"savepoint: {path}", flush=True)
+
+
+def stop_with_savepoint(client: JobClient, directory: str | None) -> str:
+    """Drain the job (flushing every sink buffer), take a savepoint and stop.
+
+    PyFlink 2.2's ``JobClient.stop_with_savepoint`` calls a Java method that no longer exists
+    (the savepoint format argument is missing), so this calls the Java client directly.
+    """
+    gateway = get_gateway()
+    canonical = gateway.jvm.org.apache.flink.core.execution.SavepointFormatType.CANONICAL
+    future = client._j_job_client.stopWithSavepoint(True, directory, canonical)
+    return str(future.get())
