@@ -16,7 +16,7 @@ from types import ModuleType
 from typing import Any
 
 import clickhouse_connect
-from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
 REPO = Path(__file__).resolve().parents[1]
 CONNECTOR_JARS = REPO / ".cache" / "jars" / "flink"
@@ -191,7 +191,8 @@ class StreamingJob:
         )
 
     def output(self) -> str:
-        self._out.flush()
+        if not self._out.closed:
+            self._out.flush()
         return self.log.read_text(errors="replace")
 
     def wait_caught_up(self, bootstrap: str, topic: str, group: str, timeout: float = 180) -> None:
@@ -199,7 +200,10 @@ class StreamingJob:
 
         def caught_up() -> bool:
             assert self.process.poll() is None, f"{self.module} died:\n{self.output()[-6000:]}"
-            done, end = committed_offsets(bootstrap, topic, group)
+            try:
+                done, end = committed_offsets(bootstrap, topic, group)
+            except KafkaException:  # e.g. the group coordinator is still loading
+                return False
             return done == end
 
         wait_until(caught_up, timeout, f"{self.module} to checkpoint all of {topic}")

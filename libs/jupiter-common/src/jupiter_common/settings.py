@@ -79,7 +79,11 @@ class Settings(BaseModel):
     flink_checkpoint_interval_ms: int = Field(
         10_000, alias="FLINK_CHECKPOINT_INTERVAL_MS", ge=100, le=86_400_000
     )
-    flink_checkpoint_dir: str = Field("", alias="FLINK_CHECKPOINT_DIR")
+    # Checkpoints hold the Kafka offsets and the rows not yet written; use durable storage
+    # shared by the Flink cluster in production (a volume, S3 ...).
+    flink_checkpoint_dir: str = Field(
+        "file:///tmp/jupiter/checkpoints", alias="FLINK_CHECKPOINT_DIR"
+    )
     flink_connector_jars: str = Field("", alias="FLINK_CONNECTOR_JARS")
     flink_restore_path: str = Field("", alias="FLINK_RESTORE_PATH")
     flink_resume: Literal["latest", "none"] = Field("latest", alias="FLINK_RESUME")
@@ -139,7 +143,8 @@ class Settings(BaseModel):
             return ""
         # Bounded runs keep theirs apart: a restored Kafka split keeps the end offset of the run
         # that wrote it, so bounded and streaming state must never be mixed up.
-        return f"{base}/{self.job_name}/bounded" if self.bounded else f"{base}/{self.job_name}"
+        root = f"{base}/{self.job}/{self.job_name}"
+        return f"{root}/bounded" if self.bounded else root
 
     @property
     def writer_parallelism(self) -> int:

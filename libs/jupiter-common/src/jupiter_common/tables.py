@@ -2,9 +2,14 @@
 
 Design, for the queries users run (one session over time; one vehicle over a day):
 
-- ``ORDER BY`` starts with ``vehicle_id`` (vehicle/day scans read one contiguous range) and a
-  bloom-filter index on ``session_id`` skips granules for single-session look-ups;
-- monthly partitions keep the part count low for a high-rate stream;
+- the event tables (``session_events``, ``session_movements``) are ordered by ``vehicle_id``
+  first (vehicle/day scans read one contiguous range) with a bloom-filter index on
+  ``session_id`` for single-session look-ups, and partitioned by month, which keeps the part
+  count low for a high-rate stream; their business key contains the timestamp, so two copies
+  of a row always share a partition and merge;
+- ``sessions_base`` (one row per session) is ordered by ``session_id`` with a bloom-filter
+  index on ``vehicle_id``, and not partitioned: two headers of one session (possible only after
+  its state expired) must be able to merge whatever their months;
 - every table is a ``ReplacingMergeTree`` whose sorting key is the row's business key, so the
   same message delivered twice, or replayed after a restart, collapses to one row. Queries that
   must not see a not-yet-merged duplicate read with ``FINAL`` (see the README);
@@ -160,7 +165,7 @@ SESSIONS_BASE: Final = TableSpec(
     ),
     engine="ReplacingMergeTree(header_version)",
     order_by=("session_id",),
-    partition_by="toYYYYMM(started_at)",
+    partition_by=None,
     indexes=("INDEX vehicle_idx vehicle_id TYPE bloom_filter GRANULARITY 4",),
     comment="One immutable header per session, from its first started message",
 )

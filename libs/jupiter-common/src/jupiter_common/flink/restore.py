@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 def restore_point(settings: Settings) -> str | None:
     """The path to restore from, or None to start fresh from the consumer group's offsets."""
     if settings.flink_restore_path:
+        log.info("resuming from %s (FLINK_RESTORE_PATH)", settings.flink_restore_path)
         return settings.flink_restore_path
     if settings.bounded or settings.flink_resume == "none" or not settings.checkpoint_root:
         return None

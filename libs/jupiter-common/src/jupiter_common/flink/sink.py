@@ -70,6 +70,7 @@ class ClickHouseSink(KeyedProcessFunction):  # type: ignore[misc]
         metrics = runtime_context.get_metrics_group().add_group("jupiter")
         self._rows_written = metrics.counter("rows_written")
         self._batches_written = metrics.counter("batches_written")
+        self._insert_retries = metrics.counter("insert_retries")
         self._client = connect(self._settings)
         database = self._settings.clickhouse_database
         ensure_table(self._client, self._table, database)
@@ -104,7 +105,11 @@ class ClickHouseSink(KeyedProcessFunction):  # type: ignore[misc]
 
     def _flush(self, ctx: Any, count: int) -> None:
         rows = list(self._rows.get())
-        self._writer.write(rows)
+        retries_before = self._writer.retries
+        try:
+            self._writer.write(rows)
+        finally:
+            self._insert_retries.inc(self._writer.retries - retries_before)
         self._rows_written.inc(len(rows))
         self._batches_written.inc()
         self._rows.clear()
