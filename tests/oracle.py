@@ -90,3 +90,26 @@ EVENTS_SQL = (
     " source_partition, source_offset FROM session_events FINAL"
     " ORDER BY 1, 2, 3, 4, 5, 6, 9, 10"
 )
+
+
+def expected_movements(produced: list[Produced]) -> list[tuple[Any, ...]]:
+    """session_movements: one row per (session, timestamp) ping; of copies, the last offset."""
+    latest: dict[tuple[str, int], tuple[Any, ...]] = {}
+    for body, record in valid_messages(produced):
+        if body.get("current_lat") is None:
+            continue
+        key = (body["session_id"], epoch_ms(body))
+        row = (
+            body["session_id"], body["vehicle_id"], body["order_id"], key[1], body["status"],
+            body["current_lat"], body["current_lon"], record.partition, record.offset,
+        )  # fmt: skip
+        if key not in latest or latest[key][-1] < record.offset:
+            latest[key] = row
+    return sorted(latest.values())
+
+
+MOVEMENTS_SQL = (
+    "SELECT toString(session_id), toString(vehicle_id), toString(order_id),"
+    " toUnixTimestamp64Milli(timestamp), status, lat, lon, source_partition, source_offset"
+    " FROM session_movements FINAL ORDER BY 1, 4, 2, 3, 5, 6, 7, 8, 9"
+)

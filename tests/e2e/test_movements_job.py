@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import Produced, consume_all, job_environment, produce, query, run_job, unique
+from oracle import MOVEMENTS_SQL, expected_movements
+from support import consume_all, job_environment, produce, query, run_job, unique
 
 from jupiter_common.dead_letter import DeadLetter
 
@@ -126,36 +127,6 @@ def the_stream() -> list[tuple[bytes | None, bytes]]:
     return stream
 
 
-def expected_movements(produced: list[Produced]) -> list[tuple[Any, ...]]:
-    latest: dict[tuple[str, int], tuple[Any, ...]] = {}
-    for record in produced:
-        try:
-            body = json.loads(record.value)
-        except ValueError:
-            continue
-        if not isinstance(body, dict) or body.get("current_lat") is None:
-            continue
-        if any(record.value == raw for _, _, raw in MALFORMED):
-            continue
-        ts = datetime.fromisoformat(body["timestamp"]).astimezone(UTC)
-        ts_ms = int(ts.timestamp() * 1000)
-        row = (
-            body["session_id"],
-            body["vehicle_id"],
-            body["order_id"],
-            ts_ms,
-            body["status"],
-            body["current_lat"],
-            body["current_lon"],
-            record.partition,
-            record.offset,
-        )
-        key = (body["session_id"], ts_ms)
-        if key not in latest or latest[key][-1] < record.offset:
-            latest[key] = row
-    return sorted(latest.values())
-
-
 def test_movements_job_lands_exact_rows_and_dead_letters(
     kafka_bootstrap: str, new_topic: Callable[..., str], tmp_path: Path
 ) -> None:
@@ -175,12 +146,7 @@ def test_movements_job_lands_exact_rows_and_dead_letters(
 
     run_job("jupiter_movements", env)
 
-    rows = query(
-        store,
-        "SELECT toString(session_id), toString(vehicle_id), toString(order_id),"
-        " toUnixTimestamp64Milli(timestamp), status, lat, lon, source_partition, source_offset"
-        " FROM session_movements FINAL ORDER BY 1, 4, 2, 3, 5, 6, 7, 8, 9",
-    )
+    rows = query(store, MOVEMENTS_SQL)
     expected = expected_movements(produced)
     assert len(expected) == 4 + 4 + 3 + 1  # a: started+3 pings+arrived, b: 4, c: 3, dup collapsed
     assert rows == expected

@@ -82,8 +82,12 @@ def connector_jars(settings: Settings) -> list[str]:
 def _in_flink_lib() -> bool:
     import pyflink
 
-    homes = [os.environ.get("FLINK_HOME", ""), str(Path(pyflink.__file__).parent)]
-    return any(home and any((Path(home) / "lib").glob(CONNECTOR_JAR_GLOB)) for home in homes)
+    libs = [
+        os.environ.get("FLINK_LIB_DIR", ""),
+        os.path.join(os.environ.get("FLINK_HOME", ""), "lib"),
+        str(Path(pyflink.__file__).parent / "lib"),
+    ]
+    return any(lib and any(Path(lib).glob(CONNECTOR_JAR_GLOB)) for lib in libs)
 
 
 def create_environment(

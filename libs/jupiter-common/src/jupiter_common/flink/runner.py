@@ -112,6 +112,9 @@ def run_job(spec: JobSpec, argv: Sequence[str] | None = None) -> int:
         started = time.monotonic()
         if settings.bounded:
             env.execute(settings.job_name)
+        elif submitted_to_cluster(env):
+            client = env.execute_async(settings.job_name)
+            print(f"submitted {settings.job_name} as job {client.get_job_id()}", flush=True)
         else:
             run_until_stopped(env, settings)
     except JupiterError as exc:
@@ -119,6 +122,12 @@ def run_job(spec: JobSpec, argv: Sequence[str] | None = None) -> int:
         return 1
     log.info("%s finished in %.1f s", settings.job_name, time.monotonic() - started)
     return 0
+
+
+def submitted_to_cluster(env: StreamExecutionEnvironment) -> bool:
+    """True under ``flink run`` or a Flink application cluster: the cluster runs the job and
+    stops it (with a savepoint) itself, so the driver submits it and returns."""
+    return "ContextEnvironment" in env._j_stream_execution_environment.getClass().getName()
 
 
 def run_until_stopped(env: StreamExecutionEnvironment, settings: Settings) -> None:
