@@ -179,7 +179,10 @@ def _link_lib(cluster: Cluster) -> None:
     connector = sorted((REPO / ".cache" / "jars" / "flink").glob("flink-sql-connector-kafka-*.jar"))
     if not connector:
         raise ClusterError("the Kafka connector jar is missing: run `bash infra/local/setup.sh`")
-    jars = [*(PYFLINK_HOME / "lib").glob("*.jar"), *(PYFLINK_HOME / "opt").glob("flink-python-*.jar")]
+    jars = [
+        *(PYFLINK_HOME / "lib").glob("*.jar"),
+        *(PYFLINK_HOME / "opt").glob("flink-python-*.jar"),
+    ]
     for jar in [*jars, connector[-1]]:
         (cluster.lib_dir / jar.name).symlink_to(jar)
 
@@ -231,7 +234,7 @@ def _stop_clickhouse(cluster: Cluster) -> None:
 
 def _ping(port: int) -> bool:
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2) as r:  # noqa: S310
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2) as r:
             return bool(r.status == 200)
     except (urllib.error.URLError, OSError):
         return False
@@ -270,9 +273,7 @@ def job_environment(cluster: Cluster, job: str, parallelism: int) -> dict[str, s
     return env
 
 
-def deploy(
-    cluster: Cluster, job_dir: str, parallelism: int, savepoint: str | None = None
-) -> str:
+def deploy(cluster: Cluster, job_dir: str, parallelism: int, savepoint: str | None = None) -> str:
     """Submit one job; returns its Flink job id."""
     job = JOBS[job_dir]
     if running_job(cluster, job) is not None:

@@ -92,6 +92,7 @@ def test_rescale_movements_while_the_others_keep_running(
     produced = produce(kafka_bootstrap, topic, records[:half])
 
     ids = {job: cluster_tool.deploy(cluster, job, 1) for job in cluster_tool.JOBS}
+
     def caught_up(job: str) -> bool:
         done, end = committed_offsets(kafka_bootstrap, topic, f"jupiter-{job}")
         return done == end

@@ -145,6 +145,8 @@ INVALID: dict[str, list[tuple[str, tuple[str, ...]]]] = {
         ("86400001", ("<= 86400000",)),
     ],
     "LOG_LEVEL": [("VERBOSE", ("must be one of", "'DEBUG'", "'INFO'", "'WARNING'", "'ERROR'"))],
+    "KAFKA_SECURITY_PROTOCOL": [("TLS", ("must be one of", "'SASL_SSL'"))],
+    "KAFKA_SASL_MECHANISM": [("GSSAPI", ("must be one of", "'SCRAM-SHA-512'"))],
 }
 # Empty means unset in the environment, so these minimum lengths can only be broken by overrides.
 OVERRIDE_ONLY = frozenset({"KAFKA_BOOTSTRAP", "CLICKHOUSE_HOST", "CLICKHOUSE_USER"})
@@ -153,6 +155,9 @@ FREE_TEXT = frozenset(
     {
         "CLICKHOUSE_PASSWORD",
         "CLICKHOUSE_EMBEDDED_PATH",
+        "KAFKA_SASL_USERNAME",
+        "KAFKA_SASL_PASSWORD",
+        "KAFKA_SSL_CA_LOCATION",
         "FLINK_CHECKPOINT_DIR",
         "FLINK_CONNECTOR_JARS",
         "FLINK_RESTORE_PATH",
@@ -366,3 +371,19 @@ def test_settings_are_frozen() -> None:
     settings = load_settings("base", {})
     with pytest.raises(ValueError, match="frozen"):
         settings.kafka_topic = "other"
+
+
+def test_sasl_needs_credentials_and_never_shows_the_password() -> None:
+    text = settings_error({"KAFKA_SECURITY_PROTOCOL": "SASL_SSL", "KAFKA_SASL_PASSWORD": "hunter2"})
+    assert "KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD" in text
+    assert "hunter2" not in text
+    settings = load_settings(
+        "events",
+        {
+            "KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+            "KAFKA_SASL_USERNAME": "jupiter",
+            "KAFKA_SASL_PASSWORD": "hunter2",
+        },
+    )
+    assert settings.redacted()["KAFKA_SASL_PASSWORD"] == "***"
+    assert "hunter2" not in repr(settings) and "hunter2" not in str(settings.redacted())

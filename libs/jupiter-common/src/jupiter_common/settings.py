@@ -49,6 +49,15 @@ class Settings(BaseModel):
     kafka_consumer_group: str = Field("", alias="KAFKA_CONSUMER_GROUP")
     kafka_starting_offsets: StartingOffsets = Field("group-offsets", alias="KAFKA_STARTING_OFFSETS")
     bounded: bool = Field(False, alias="JUPITER_BOUNDED")
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT", alias="KAFKA_SECURITY_PROTOCOL"
+    )
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = Field(
+        "PLAIN", alias="KAFKA_SASL_MECHANISM"
+    )
+    kafka_sasl_username: str = Field("", alias="KAFKA_SASL_USERNAME")
+    kafka_sasl_password: SecretStr = Field(SecretStr(""), alias="KAFKA_SASL_PASSWORD")
+    kafka_ssl_ca_location: str = Field("", alias="KAFKA_SSL_CA_LOCATION")
     dead_letter_topic: str = Field(
         "sessions-dead-letter", alias="DEAD_LETTER_TOPIC", pattern=_KAFKA_NAME.pattern
     )
@@ -113,6 +122,16 @@ class Settings(BaseModel):
         return self
 
     @model_validator(mode="after")
+    def _sasl_needs_credentials(self) -> Settings:
+        sasl = self.kafka_security_protocol.startswith("SASL")
+        if sasl and not (self.kafka_sasl_username and self.kafka_sasl_password.get_secret_value()):
+            raise ValueError(
+                f"KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol} needs"
+                " KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _parallelism_within_max(self) -> Settings:
         if max(self.flink_parallelism, self.sink_parallelism) > self.flink_max_parallelism:
             raise ValueError(
@@ -160,7 +179,11 @@ class Settings(BaseModel):
     def redacted(self) -> dict[str, object]:
         """The settings by variable name, safe to log: the password is never included."""
         values = self.model_dump(by_alias=True, exclude={"job"})
-        values["CLICKHOUSE_PASSWORD"] = "***" if self.clickhouse_password.get_secret_value() else ""
+        for name, secret in (
+            ("CLICKHOUSE_PASSWORD", self.clickhouse_password),
+            ("KAFKA_SASL_PASSWORD", self.kafka_sasl_password),
+        ):
+            values[name] = "***" if secret.get_secret_value() else ""
         return values
 
     @classmethod
@@ -216,7 +239,8 @@ def _explain_one(error: ErrorDetails, values: Mapping[str, object]) -> str:
     name = field.alias if field is not None and field.alias else key
     if name == "job":
         return f"job: must be one of {', '.join(JOB_NAMES)}"
-    shown = "***" if name == "CLICKHOUSE_PASSWORD" else repr(values.get(name, values.get(key)))
+    secret = name in ("CLICKHOUSE_PASSWORD", "KAFKA_SASL_PASSWORD")
+    shown = "***" if secret else repr(values.get(name, values.get(key)))
     return f"{name}={shown}: {_accepted(error)}"
 
 

@@ -12,6 +12,7 @@ from pyflink.datastream import DataStream
 from pyflink.datastream.connectors.base import DeliveryGuarantee
 from pyflink.datastream.connectors.kafka import KafkaRecordSerializationSchema, KafkaSink
 
+from jupiter_common.flink.kafka_security import kafka_client_properties
 from jupiter_common.settings import Settings
 
 
@@ -22,14 +23,16 @@ def dead_letter_sink(settings: Settings) -> KafkaSink:
         .set_value_serialization_schema(SimpleStringSchema())
         .build()
     )
-    return (
+    builder = (
         KafkaSink.builder()
         .set_bootstrap_servers(settings.kafka_bootstrap)
         .set_record_serializer(serializer)
         .set_delivery_guarantee(DeliveryGuarantee.AT_LEAST_ONCE)
         .set_property("client.id", f"{settings.job_name}-dead-letter")
-        .build()
     )
+    for key, value in kafka_client_properties(settings).items():
+        builder = builder.set_property(key, value)
+    return builder.build()
 
 
 def write_dead_letters(dead_letters: DataStream, settings: Settings) -> None:

@@ -17,6 +17,7 @@ from typing import Final
 from pyflink.datastream import DataStream
 from pyflink.table import StreamTableEnvironment
 
+from jupiter_common.flink.kafka_security import kafka_client_properties
 from jupiter_common.settings import Settings
 
 SOURCE_TABLE: Final = "jupiter_sessions_source"
@@ -43,6 +44,8 @@ def source_options(settings: Settings) -> dict[str, str]:
     }
     if settings.bounded:
         options["scan.bounded.mode"] = "latest-offset"
+    for key, value in kafka_client_properties(settings).items():
+        options[f"properties.{key}"] = value
     return options
 
 

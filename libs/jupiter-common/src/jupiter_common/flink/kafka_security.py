@@ -1,0 +1,40 @@
+"""Kafka client properties for TLS and SASL, shared by the source and the dead-letter sink.
+
+The Flink SQL Kafka connector shades the Kafka client, so JAAS login modules are named by their
+relocated class names.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Final
+
+from jupiter_common.settings import Settings
+
+_SHADED: Final = "org.apache.flink.kafka.shaded.org.apache.kafka.common.security"
+_LOGIN_MODULES: Final = {
+    "PLAIN": f"{_SHADED}.plain.PlainLoginModule",
+    "SCRAM-SHA-256": f"{_SHADED}.scram.ScramLoginModule",
+    "SCRAM-SHA-512": f"{_SHADED}.scram.ScramLoginModule",
+}
+
+
+def kafka_client_properties(settings: Settings) -> dict[str, str]:
+    """Kafka client properties for the configured security protocol (none for PLAINTEXT)."""
+    protocol = settings.kafka_security_protocol
+    if protocol == "PLAINTEXT":
+        return {}
+    properties: dict[str, str] = {"security.protocol": protocol}
+    if settings.kafka_ssl_ca_location:
+        properties["ssl.truststore.type"] = "PEM"
+        properties["ssl.truststore.location"] = settings.kafka_ssl_ca_location
+    if protocol.startswith("SASL"):
+        mechanism = settings.kafka_sasl_mechanism
+        # json.dumps quotes and escapes the values the way JAAS string literals need.
+        username = json.dumps(settings.kafka_sasl_username)
+        password = json.dumps(settings.kafka_sasl_password.get_secret_value())
+        properties["sasl.mechanism"] = mechanism
+        properties["sasl.jaas.config"] = (
+            f"{_LOGIN_MODULES[mechanism]} required username={username} password={password};"
+        )
+    return properties
