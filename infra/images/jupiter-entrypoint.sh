@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Entrypoint of the Jupiter images: a thin wrapper around the official Flink image's
+# /docker-entrypoint.sh, which does all the real work (FLINK_PROPERTIES, jobmanager.rpc.address,
+# `standalone-job` / `taskmanager` / pass-through commands).
+#
+# The only addition: a TaskManager started without TASK_MANAGER_NUMBER_OF_TASK_SLOTS gets
+# ceil(parallelism / JUPITER_TASKMANAGERS) slots, where parallelism is the larger of
+# FLINK_PARALLELISM and SINK_PARALLELISM, so that N TaskManagers together always offer the slots
+# the job needs (Docker Compose cannot compute that itself). The official entrypoint turns
+# TASK_MANAGER_NUMBER_OF_TASK_SLOTS into taskmanager.numberOfTaskSlots.
+#
+# On Kubernetes the Flink operator starts /docker-entrypoint.sh directly and sets the slots from
+# flinkConfiguration, so this wrapper is not involved there.
+set -euo pipefail
+
+positive_int() {
+    # positive_int NAME VALUE DEFAULT: VALUE if it is a whole number >= 0, else fail loudly.
+    local name=$1 value=${2:-$3}
+    if [[ ! $value =~ ^[0-9]+$ ]]; then
+        echo "jupiter-entrypoint: $name='$value' must be a whole number" >&2
+        exit 2
+    fi
+    echo "$((10#$value))"
+}
+
+if [[ ${1:-} == "taskmanager" && -z ${TASK_MANAGER_NUMBER_OF_TASK_SLOTS:-} ]]; then
+    parallelism=$(positive_int FLINK_PARALLELISM "${FLINK_PARALLELISM:-}" 1)
+    sink_parallelism=$(positive_int SINK_PARALLELISM "${SINK_PARALLELISM:-}" 0)
+    taskmanagers=$(positive_int JUPITER_TASKMANAGERS "${JUPITER_TASKMANAGERS:-}" 1)
+    if ((sink_parallelism > parallelism)); then
+        parallelism=$sink_parallelism
+    fi
+    if ((parallelism < 1)); then
+        parallelism=1
+    fi
+    if ((taskmanagers < 1)); then
+        taskmanagers=1
+    fi
+    TASK_MANAGER_NUMBER_OF_TASK_SLOTS=$(((parallelism + taskmanagers - 1) / taskmanagers))
+    export TASK_MANAGER_NUMBER_OF_TASK_SLOTS
+    echo "jupiter-entrypoint: parallelism $parallelism over $taskmanagers TaskManager(s):" \
+        "$TASK_MANAGER_NUMBER_OF_TASK_SLOTS slot(s) here"
+fi
+
+exec /docker-entrypoint.sh "$@"
