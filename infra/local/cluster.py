@@ -39,6 +39,7 @@ import pyflink
 REPO = Path(__file__).resolve().parents[2]
 PYFLINK_HOME = Path(pyflink.__file__).resolve().parent
 JOBS = {"base-job": "base", "events-job": "events", "movements-job": "movements"}
+TERMINAL_STATES = frozenset({"FINISHED", "FAILED", "CANCELED", "SUSPENDED"})
 
 
 class ClusterError(Exception):
@@ -308,7 +309,7 @@ def running_job(cluster: Cluster, job: str) -> str | None:
     """The id of the job named ``jupiter-<job>`` that is not finished, if any."""
     name = os.environ.get("FLINK_JOB_NAME") or f"jupiter-{job}"
     for entry in rest_get(cluster, "/jobs/overview")["jobs"]:
-        if entry["name"] == name and entry["state"] in ("CREATED", "RUNNING", "RESTARTING"):
+        if entry["name"] == name and entry["state"] not in TERMINAL_STATES:
             return str(entry["jid"])
     return None
 

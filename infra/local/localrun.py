@@ -94,18 +94,12 @@ def job_env(bootstrap: str, topic: str, store: Path, work: Path, **extra: str) -
     return env
 
 
-def group_progress(bootstrap: str, topic: str, group: str) -> tuple[int, int]:
-    """(committed, end) offsets summed over the topic's partitions for consumer ``group``."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
-    try:
-        partitions = list(consumer.list_topics(topic, timeout=5).topics[topic].partitions)
-        tps = [TopicPartition(topic, p) for p in partitions]
-        committed = consumer.committed(tps, timeout=5)
-        done = sum(max(tp.offset, 0) for tp in committed)
-        end = sum(consumer.get_watermark_offsets(tp, timeout=5)[1] for tp in tps)
-        return done, end
-    finally:
-        consumer.close()
+def latest_checkpoint(checkpoints: Path) -> int:
+    """The number of the newest completed checkpoint under ``checkpoints`` (0 if none)."""
+    numbers = [
+        int(m.parent.name.removeprefix("chk-")) for m in checkpoints.rglob("chk-*/_metadata")
+    ]
+    return max(numbers, default=0)
 
 
 def count_records(bootstrap: str, topic: str) -> int:

@@ -16,12 +16,21 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from oracle import EVENTS_SQL, HEADER_SQL, expected_events, expected_headers
+from oracle import (
+    EVENTS_SQL,
+    HEADER_SQL,
+    MOVEMENTS_SQL,
+    expected_events,
+    expected_headers,
+    expected_movements,
+)
 from support import (
     StreamingJob,
+    committed_offsets,
     job_environment,
     produce,
     query,
+    run_job,
     unique,
     wait_until,
 )
@@ -153,3 +162,43 @@ def test_session_reappearing_after_state_expiry(
             (30, "", "started"),  # state expired: a change from nothing again
             (31, "started", "en_route"),
         ]
+
+
+def test_an_interrupted_bounded_run_loses_nothing(
+    kafka_bootstrap: str, new_topic: Callable[..., str], tmp_path: Path
+) -> None:
+    """A bounded run killed after checkpoints that hold rows it never flushed: it committed no
+    offsets, so the next bounded run reads the same records again and lands every row once."""
+    topic = new_topic("sessions", partitions=2)
+    group = unique("movements")
+    config = GeneratorConfig(sessions=2500, pings_per_session=30, seed=5)
+    produced = produce(kafka_bootstrap, topic, [(r.key, r.value) for r in generate(config).records])
+    store = tmp_path / "store"
+    checkpoints = tmp_path / "checkpoints"
+    env = job_environment(
+        kafka_bootstrap,
+        topic,
+        store,
+        checkpoints,
+        KAFKA_CONSUMER_GROUP=group,
+        DEAD_LETTER_TOPIC=new_topic("dead-letter", partitions=1),
+        FLINK_CHECKPOINT_INTERVAL_MS="500",
+        JUPITER_BOUNDED="true",
+    )
+    first = StreamingJob(
+        "jupiter_movements",
+        {**env, "SINK_BATCH_SIZE": "1000000", "SINK_FLUSH_INTERVAL_MS": "3600000"},
+        tmp_path / "first.log",
+    )
+    bounded_root = checkpoints / "movements" / "jupiter-movements" / "bounded"
+
+    def checkpointed() -> bool:
+        assert first.process.poll() is None, f"the run ended too early:\n{first.output()[-3000:]}"
+        return any(bounded_root.glob("*/chk-*/_metadata"))
+
+    wait_until(checkpointed, 180, "a completed checkpoint")
+    first.kill()
+    assert committed_offsets(kafka_bootstrap, topic, group)[0] == 0
+
+    run_job("jupiter_movements", env)
+    assert query(store, MOVEMENTS_SQL) == expected_movements(produced)

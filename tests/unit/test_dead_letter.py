@@ -102,6 +102,8 @@ def test_json_has_stable_field_names() -> None:
         "offset",
         "payload_base64",
         "payload_text",
+        "payload_size",
+        "payload_truncated",
         "failed_at",
     }
     assert record["reason"] == "not_json"
@@ -118,3 +120,17 @@ def test_failed_at_is_iso_utc_with_z() -> None:
     assert failed_at.utcoffset() == timedelta(0)
     # Millisecond precision, truncated: within [before, after] at that precision.
     assert before.replace(microsecond=before.microsecond // 1000 * 1000) <= failed_at <= after
+
+
+def test_a_huge_refused_record_still_fits_in_a_kafka_record() -> None:
+    """A dead letter that cannot be written would fail the job on every replay of the record."""
+    raw = b'{"x": "' + b"\x01" * (3 * 1024 * 1024) + b'"'
+    letter = refuse(raw)
+    assert len(letter.to_json().encode()) < 1_000_000  # Kafka's default max record size
+    assert letter.payload_truncated and letter.payload_size == len(raw)
+    assert letter.payload == raw[: len(letter.payload)] and letter.payload_text is None
+
+
+def test_a_small_record_is_kept_whole() -> None:
+    letter = refuse(b"{")
+    assert not letter.payload_truncated and letter.payload_size == 1 and letter.payload == b"{"

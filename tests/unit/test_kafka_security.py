@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import zipfile
 
 from support import CONNECTOR_JARS
@@ -35,8 +34,7 @@ def test_sasl_ssl_with_scram_and_a_pem_ca() -> None:
     jaas = properties["sasl.jaas.config"]
     module, _, rest = jaas.partition(" required ")
     assert module.endswith(".scram.ScramLoginModule")
-    password = json.dumps('p"a;ss')
-    assert rest == f"username={json.dumps('jupiter')} password={password};"
+    assert rest == 'username="jupiter" password="p\\"a;ss";'
     options = source_options(settings)
     assert options["properties.security.protocol"] == "SASL_SSL"
     # The DDL quotes every option as a SQL literal, quotes doubled.
@@ -59,3 +57,16 @@ def test_login_modules_exist_in_the_shaded_connector_jar() -> None:
         )
         module = kafka_client_properties(settings)["sasl.jaas.config"].split(" ")[0]
         assert module.replace(".", "/") + ".class" in names
+
+
+def test_jaas_values_escape_quotes_and_backslashes_and_keep_non_ascii() -> None:
+    settings = load_settings(
+        "events",
+        {
+            "KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
+            "KAFKA_SASL_USERNAME": "jürgen",
+            "KAFKA_SASL_PASSWORD": 'a\\b"c',
+        },
+    )
+    jaas = kafka_client_properties(settings)["sasl.jaas.config"]
+    assert jaas.endswith(' required username="jürgen" password="a\\\\b\\"c";')

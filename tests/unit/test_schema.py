@@ -258,16 +258,29 @@ def test_good_status_is_accepted(status: str) -> None:
     ("timestamp", "expected_ms"),
     [
         ("2025-07-19T12:34:56.789Z", SEED_EPOCH_MS),
-        ("1970-01-01T00:00:00Z", 0),
-        ("1970-01-01T00:00:00.001Z", 1),
-        ("1970-01-01T01:00:00+01:00", 0),
-        ("1969-12-31T23:59:59.999Z", -1),
-        ("1969-12-31T23:59:58.5Z", -1500),
+        ("2000-01-01T00:00:00Z", 946_684_800_000),
+        ("2000-01-01T00:00:00.001Z", 946_684_800_001),
+        ("2000-01-01T01:00:00+01:00", 946_684_800_000),
+        ("2099-12-31T23:59:59.999Z", 4_102_444_799_999),
         ("2000-02-29T00:00:00Z", 951_782_400_000),
     ],
 )
 def test_timestamp_ms_is_epoch_milliseconds(timestamp: str, expected_ms: int) -> None:
     assert validate(message(timestamp=timestamp)).timestamp_ms == expected_ms
+
+
+@pytest.mark.parametrize(
+    "timestamp",
+    [
+        "1999-12-31T23:59:59.999Z",
+        "2000-01-01T00:59:59+01:00",
+        "2100-01-01T00:00:00Z",
+        "1970-01-01T00:00:00Z",
+    ],
+)
+def test_timestamps_outside_2000_to_2100_are_refused(timestamp: str) -> None:
+    with pytest.raises(ValidationError, match=r"outside 2000-01-01 \.\. 2100-01-01"):
+        validate(message(timestamp=timestamp))
 
 
 def test_message_is_frozen() -> None:

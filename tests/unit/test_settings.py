@@ -123,7 +123,7 @@ INVALID: dict[str, list[tuple[str, tuple[str, ...]]]] = {
     "SINK_RETRY_BACKOFF_MS": [
         ("x", ("whole number",)),
         ("0", (">= 1",)),
-        ("600001", ("<= 600000",)),
+        ("30001", ("<= 30000",)),
     ],
     "SINK_PARALLELISM": [("auto", ("whole number",)), ("-1", (">= 0",)), ("1025", ("<= 1024",))],
     "SESSION_STATE_TTL_MS": [

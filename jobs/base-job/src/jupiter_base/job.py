@@ -64,14 +64,14 @@ class FirstStarted(KeyedProcessFunction):  # type: ignore[misc]
 
     def process_element(self, value: SessionRecord, ctx: Any) -> Iterator[tuple[object, ...]]:
         state = self._header.value()
-        if state is _HEADER_WRITTEN:
+        if state == _HEADER_WRITTEN:
             return
         if value.status != STARTED:
             if state is None:
                 self._header.update(_SEEN_WITHOUT_START)
                 self._without_start.inc()
             return
-        if state is _SEEN_WITHOUT_START:
+        if state == _SEEN_WITHOUT_START:
             self._without_start.dec()
         self._header.update(_HEADER_WRITTEN)
         self._headers.inc()

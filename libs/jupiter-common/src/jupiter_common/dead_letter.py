@@ -4,6 +4,11 @@ A dead-letter record keeps everything needed to understand and replay the origin
 bytes (base64, since they may not be text), the text when it is UTF-8, where it came from
 (topic, partition, offset), which job refused it and why (a stable reason code, the field, a
 message). It is one JSON object, written to the dead-letter topic.
+
+A dead letter must always fit in a Kafka record, or writing it would fail the job on every
+replay of the same bad input: the payload is kept up to :data:`MAX_PAYLOAD_BYTES` (then
+truncated, with ``payload_truncated`` set and ``payload_size`` the original size), and its text
+only for payloads up to :data:`MAX_TEXT_BYTES`.
 """
 
 from __future__ import annotations
@@ -12,9 +17,13 @@ import base64
 import json
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from typing import Final
 
 from jupiter_common import __version__
 from jupiter_common.parsing import Rejection
+
+MAX_PAYLOAD_BYTES: Final = 256 * 1024
+MAX_TEXT_BYTES: Final = 16 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +47,8 @@ class DeadLetter:
     offset: int
     payload_base64: str
     payload_text: str | None
+    payload_size: int
+    payload_truncated: bool
     failed_at: str
 
     def to_json(self) -> str:
@@ -49,7 +60,7 @@ class DeadLetter:
 
     @property
     def payload(self) -> bytes:
-        """The original record value, byte for byte."""
+        """The original record value, byte for byte (its first bytes if truncated)."""
         return base64.b64decode(self.payload_base64)
 
 
@@ -57,11 +68,14 @@ def dead_letter(
     job: str, raw: bytes | None, rejection: Rejection, source: SourceRecord
 ) -> DeadLetter:
     """Build the dead-letter record for ``raw``, refused by ``job`` for ``rejection``."""
-    payload = raw or b""
-    try:
-        text: str | None = payload.decode("utf-8")
-    except UnicodeDecodeError:
-        text = None
+    original = raw or b""
+    payload = original[:MAX_PAYLOAD_BYTES]
+    text: str | None = None
+    if len(original) <= MAX_TEXT_BYTES:
+        try:
+            text = original.decode("utf-8")
+        except UnicodeDecodeError:
+            text = None
     return DeadLetter(
         job=job,
         job_version=__version__,
@@ -73,5 +87,7 @@ def dead_letter(
         offset=source.offset,
         payload_base64=base64.b64encode(payload).decode("ascii"),
         payload_text=text,
+        payload_size=len(original),
+        payload_truncated=len(original) > MAX_PAYLOAD_BYTES,
         failed_at=datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
     )

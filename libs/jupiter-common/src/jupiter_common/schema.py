@@ -20,6 +20,12 @@ STATUS_PATTERN: Final = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,63}")
 Latitude = Annotated[float, Field(ge=-90.0, le=90.0, allow_inf_nan=False, strict=True)]
 Longitude = Annotated[float, Field(ge=-180.0, le=180.0, allow_inf_nan=False, strict=True)]
 
+EARLIEST: Final = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST: Final = datetime(2100, 1, 1, tzinfo=UTC)
+"""Timestamps outside [EARLIEST, LATEST) are refused: a clock reset or a corrupt value would
+otherwise scatter one batch over many monthly partitions (ClickHouse refuses the insert) or
+outrank real data in ``sessions_base``'s earliest-wins rule."""
+
 UUID_FIELDS: Final = ("session_id", "vehicle_id", "order_id")
 COORDINATE_FIELDS: Final = (
     "start_lat",
@@ -36,7 +42,8 @@ class SessionMessage(BaseModel):
 
     - ids are UUIDs (any RFC 4122 spelling; kept as :class:`uuid.UUID`);
     - ``timestamp`` is an ISO-8601 string with ``Z`` or an explicit offset, normalised to UTC
-      and truncated to millisecond precision (ClickHouse stores ``DateTime64(3, 'UTC')``);
+      and truncated to millisecond precision (ClickHouse stores ``DateTime64(3, 'UTC')``), in
+      [2000-01-01, 2100-01-01);
     - coordinates are JSON numbers in range (lat in [-90, 90], lon in [-180, 180]);
     - ``current_lat``/``current_lon`` come together or not at all: a message with both is a
       GPS ping, a message with neither is a status message.
@@ -81,6 +88,10 @@ class SessionMessage(BaseModel):
             utc = parsed.astimezone(UTC)
         except OverflowError:
             raise ValueError(f"timestamp {value!r} is out of range in UTC") from None
+        if not EARLIEST <= utc < LATEST:
+            raise ValueError(
+                f"timestamp {value!r} is outside {EARLIEST.year}-01-01 .. {LATEST.year}-01-01 UTC"
+            )
         return utc.replace(microsecond=utc.microsecond // 1000 * 1000)
 
     @model_validator(mode="after")

@@ -75,7 +75,7 @@ class Settings(BaseModel):
     sink_batch_size: int = Field(20_000, alias="SINK_BATCH_SIZE", ge=1, le=1_000_000)
     sink_flush_interval_ms: int = Field(1_000, alias="SINK_FLUSH_INTERVAL_MS", ge=10, le=3_600_000)
     sink_max_retries: int = Field(5, alias="SINK_MAX_RETRIES", ge=0, le=100)
-    sink_retry_backoff_ms: int = Field(200, alias="SINK_RETRY_BACKOFF_MS", ge=1, le=600_000)
+    sink_retry_backoff_ms: int = Field(200, alias="SINK_RETRY_BACKOFF_MS", ge=1, le=30_000)
     sink_parallelism: int = Field(0, alias="SINK_PARALLELISM", ge=0, le=1024)
 
     session_state_ttl_ms: int = Field(
@@ -179,11 +179,9 @@ class Settings(BaseModel):
     def redacted(self) -> dict[str, object]:
         """The settings by variable name, safe to log: the password is never included."""
         values = self.model_dump(by_alias=True, exclude={"job"})
-        for name, secret in (
-            ("CLICKHOUSE_PASSWORD", self.clickhouse_password),
-            ("KAFKA_SASL_PASSWORD", self.kafka_sasl_password),
-        ):
-            values[name] = "***" if secret.get_secret_value() else ""
+        for field in SECRET_FIELDS:
+            secret: SecretStr = getattr(self, field)
+            values[_alias(field)] = "***" if secret.get_secret_value() else ""
         return values
 
     @classmethod
@@ -192,6 +190,16 @@ class Settings(BaseModel):
         return frozenset(
             field.alias for field in cls.model_fields.values() if field.alias is not None
         )
+
+
+SECRET_FIELDS: Final = frozenset(
+    name for name, field in Settings.model_fields.items() if field.annotation is SecretStr
+)
+"""Settings whose values are never shown: in logs, ``redacted()`` and error messages."""
+
+
+def _alias(field: str) -> str:
+    return Settings.model_fields[field].alias or field
 
 
 def load_settings(
@@ -209,7 +217,7 @@ def load_settings(
     names = Settings.variable_names()
     values: dict[str, object] = {name: env[name] for name in names if env.get(name, "") != ""}
     for field, value in (overrides or {}).items():
-        values[Settings.model_fields[field].alias or field] = value
+        values[_alias(field)] = value
     try:
         settings = Settings.model_validate({"job": job, **values})
     except ValidationError as exc:
@@ -239,7 +247,7 @@ def _explain_one(error: ErrorDetails, values: Mapping[str, object]) -> str:
     name = field.alias if field is not None and field.alias else key
     if name == "job":
         return f"job: must be one of {', '.join(JOB_NAMES)}"
-    secret = name in ("CLICKHOUSE_PASSWORD", "KAFKA_SASL_PASSWORD")
+    secret = key in SECRET_FIELDS or name in {_alias(f) for f in SECRET_FIELDS}
     shown = "***" if secret else repr(values.get(name, values.get(key)))
     return f"{name}={shown}: {_accepted(error)}"
 

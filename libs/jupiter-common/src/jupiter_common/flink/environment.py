@@ -14,13 +14,12 @@ from pyflink.datastream import StreamExecutionEnvironment
 from pyflink.table import StreamTableEnvironment
 
 from jupiter_common.errors import ConnectorJarNotFoundError
-from jupiter_common.flink.restore import restore_point
 from jupiter_common.settings import Settings
 
 CONNECTOR_JAR_GLOB = "flink-sql-connector-kafka-*.jar"
 
 
-def flink_configuration(settings: Settings) -> Configuration:
+def flink_configuration(settings: Settings, restore_path: str | None = None) -> Configuration:
     """The job's Flink configuration (everything but the jars)."""
     conf = Configuration()
     values: dict[str, str] = {
@@ -44,7 +43,6 @@ def flink_configuration(settings: Settings) -> Configuration:
         values["restart-strategy.type"] = "exponential-delay"
         values["restart-strategy.exponential-delay.initial-backoff"] = "1 s"
         values["restart-strategy.exponential-delay.max-backoff"] = "1 min"
-    restore_path = restore_point(settings)
     if restore_path:
         values["execution.state-recovery.path"] = restore_path
     for key, value in values.items():
@@ -91,10 +89,11 @@ def _in_flink_lib() -> bool:
 
 
 def create_environment(
-    settings: Settings,
+    settings: Settings, restore_path: str | None = None
 ) -> tuple[StreamExecutionEnvironment, StreamTableEnvironment]:
-    """A streaming environment and its table environment for ``settings``."""
-    conf = flink_configuration(settings)
+    """A streaming environment and its table environment for ``settings``, restoring the
+    savepoint or checkpoint at ``restore_path`` if given."""
+    conf = flink_configuration(settings, restore_path)
     jars = connector_jars(settings)
     if jars:
         conf.set_string("pipeline.jars", ";".join(jars))

@@ -6,7 +6,6 @@ relocated class names.
 
 from __future__ import annotations
 
-import json
 from typing import Final
 
 from jupiter_common.settings import Settings
@@ -30,11 +29,15 @@ def kafka_client_properties(settings: Settings) -> dict[str, str]:
         properties["ssl.truststore.location"] = settings.kafka_ssl_ca_location
     if protocol.startswith("SASL"):
         mechanism = settings.kafka_sasl_mechanism
-        # json.dumps quotes and escapes the values the way JAAS string literals need.
-        username = json.dumps(settings.kafka_sasl_username)
-        password = json.dumps(settings.kafka_sasl_password.get_secret_value())
+        username = _jaas_quoted(settings.kafka_sasl_username)
+        password = _jaas_quoted(settings.kafka_sasl_password.get_secret_value())
         properties["sasl.mechanism"] = mechanism
         properties["sasl.jaas.config"] = (
             f"{_LOGIN_MODULES[mechanism]} required username={username} password={password};"
         )
     return properties
+
+
+def _jaas_quoted(text: str) -> str:
+    """A JAAS string literal: double quotes, with backslash and double quote escaped."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'

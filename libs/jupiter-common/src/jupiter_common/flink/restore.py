@@ -1,7 +1,9 @@
 """Where a job resumes from: an explicit savepoint/checkpoint, or its own latest one.
 
-Only streaming runs resume; a bounded run starts from the consumer group's committed offsets
-with fresh state, since a restored Kafka split keeps the end offset of the run that wrote it.
+Only streaming runs resume. A bounded run starts with fresh state from ``KAFKA_STARTING_OFFSETS``
+(by default the group's committed offsets) and commits none of its own: a restored Kafka split
+keeps the end offset of the run that wrote it, so a restored bounded run never ends (measured),
+and commits would move the group past rows that only the run's checkpoints hold.
 
 A checkpoint is a consistent pair — Kafka offsets and the state built from the records before
 them, including the sink's rows not yet inserted. Starting a job *without* its last checkpoint

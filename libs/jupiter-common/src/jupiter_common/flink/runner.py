@@ -25,6 +25,7 @@ from pyflink.table import StreamTableEnvironment
 from jupiter_common.errors import JupiterError
 from jupiter_common.flink.dead_letter_sink import write_dead_letters
 from jupiter_common.flink.environment import create_environment
+from jupiter_common.flink.restore import restore_point
 from jupiter_common.flink.router import DEAD_LETTER_TAG, RowMapper, SessionRouter
 from jupiter_common.flink.sink import write_to_clickhouse
 from jupiter_common.flink.source import kafka_records
@@ -107,7 +108,8 @@ def run_job(spec: JobSpec, argv: Sequence[str] | None = None) -> int:
         return 0
     log.info("starting %s with %s", settings.job_name, json.dumps(settings.redacted()))
     try:
-        env, t_env = create_environment(settings)
+        restore = restore_point(settings)
+        env, t_env = create_environment(settings, restore)
         spec.build(Pipeline(settings, env, t_env))
         started = time.monotonic()
         if settings.bounded:
@@ -115,6 +117,7 @@ def run_job(spec: JobSpec, argv: Sequence[str] | None = None) -> int:
         elif submitted_to_cluster(env):
             client = env.execute_async(settings.job_name)
             print(f"submitted {settings.job_name} as job {client.get_job_id()}", flush=True)
+            return 0
         else:
             run_until_stopped(env, settings)
     except JupiterError as exc:
