@@ -7,23 +7,11 @@ import random
 from typing import Any
 
 import pytest
+from support import SEED
 
 from jupiter_common.parsing import Rejection, RejectReason, parse_session
 from jupiter_common.schema import COORDINATE_FIELDS, UUID_FIELDS, SessionMessage
 
-SEED: dict[str, Any] = {
-    "session_id": "f1e2d3c4-b5a6-7c8d-9e0f-1a2b3c4d5e6f",
-    "vehicle_id": "a1b2c3d4-e5f6-7a8b-9c0d-1e2f3a4b5c6d",
-    "order_id": "c1d2e3f4-a5b6-7c8d-9e0f-1a2b3c4d5e6f",
-    "status": "en_route",
-    "timestamp": "2025-07-19T12:34:56.789Z",
-    "start_lat": 40.7527,
-    "start_lon": -73.9772,
-    "end_lat": 40.7580,
-    "end_lon": -73.9855,
-    "current_lat": 40.7550,
-    "current_lon": -73.9800,
-}
 REQUIRED_FIELDS = tuple(
     name for name, field in SessionMessage.model_fields.items() if field.is_required()
 )

@@ -10,23 +10,9 @@ from uuid import UUID
 
 import pytest
 from pydantic import ValidationError
+from support import SEED
 
 from jupiter_common.schema import COORDINATE_FIELDS, SessionMessage
-
-# The example message from the original service's README.
-SEED: dict[str, Any] = {
-    "session_id": "f1e2d3c4-b5a6-7c8d-9e0f-1a2b3c4d5e6f",
-    "vehicle_id": "a1b2c3d4-e5f6-7a8b-9c0d-1e2f3a4b5c6d",
-    "order_id": "c1d2e3f4-a5b6-7c8d-9e0f-1a2b3c4d5e6f",
-    "status": "en_route",
-    "timestamp": "2025-07-19T12:34:56.789Z",
-    "start_lat": 40.7527,
-    "start_lon": -73.9772,
-    "end_lat": 40.7580,
-    "end_lon": -73.9855,
-    "current_lat": 40.7550,
-    "current_lon": -73.9800,
-}
 
 # 2025-07-19T12:34:56.789Z by hand: 1970..2024 is 55 years with 14 leap days -> 20089 days;
 # Jan..Jun 2025 is 181 days, plus 18 -> 20288 days = 1752883200 s; 12:34:56 = 45296 s.
