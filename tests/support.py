@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, ClassVar
 
 import clickhouse_connect
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
@@ -145,15 +145,25 @@ def job_environment(
 def run_job(
     module: str, env: Mapping[str, str], args: Sequence[str] = ("--bounded",), timeout: float = 300
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m module`` to completion; fail the test with its output if it fails."""
-    result = subprocess.run(
+    """Run ``python -m module`` to completion; fail the test with its output if it fails. On a
+    timeout the whole process tree (driver, Flink JVM, Python workers) is killed."""
+    process = subprocess.Popen(
         [sys.executable, "-m", module, *args],
         env=dict(env),
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=timeout,
-        check=False,
+        start_new_session=True,
     )
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        stdout, stderr = process.communicate()
+        raise AssertionError(
+            f"{module} did not finish in {timeout:.0f} s:\n{stdout[-6000:]}"
+        ) from None
+    result = subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
     assert result.returncode == 0, (
         f"{module} exited {result.returncode}\n--- stdout\n{result.stdout[-6000:]}"
         f"\n--- stderr\n{result.stderr[-6000:]}"
@@ -192,7 +202,12 @@ def committed_offsets(bootstrap: str, topic: str, group: str) -> tuple[int, int]
 
 
 class StreamingJob:
-    """A job running streaming in its own process, as ``hatch run jobs/<job>`` runs it."""
+    """A job running streaming in its own process, as ``hatch run jobs/<job>`` runs it.
+
+    Every instance is tracked; :func:`kill_leftover_jobs` (run after each test) kills any that
+    a failed test left running."""
+
+    started: ClassVar[list[StreamingJob]] = []
 
     def __init__(self, module: str, env: Mapping[str, str], log: Path) -> None:
         self.module = module
@@ -205,6 +220,7 @@ class StreamingJob:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+        StreamingJob.started.append(self)
 
     def output(self) -> str:
         if not self._out.closed:
@@ -244,3 +260,14 @@ class StreamingJob:
         os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait(30)
         self._out.close()
+
+
+def kill_leftover_jobs() -> None:
+    """Kill what is left of every streaming job's process tree."""
+    while StreamingJob.started:
+        job = StreamingJob.started.pop()
+        try:  # the whole session: a JVM can outlive its driver
+            os.killpg(job.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            continue
+        job.process.wait(30)
