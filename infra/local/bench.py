@@ -271,7 +271,7 @@ def _run(
     env = job_env(bootstrap, topic, store, work, **extra)
     rss = TreeRss()
     print(f"running movements-job bounded on {label} ...", flush=True)
-    run = run_bounded("movements", env, _progress(label, rss))
+    run = run_bounded("movements", env, work / "job.log", _progress(label, rss))
     return run.seconds, rss, store
 
 

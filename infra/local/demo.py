@@ -129,7 +129,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         (work / job).mkdir()
         print(f"running {job}-job (bounded) ...", flush=True)
-        run = run_bounded(job, env, progress_printer(work / job / "checkpoints", job))
+        run = run_bounded(
+            job, env, work / job / "job.log", progress_printer(work / job / "checkpoints", job)
+        )
         table = TABLES[job]
         # Table and column names below are this script's constants, never input.
         landed = query(store, f"SELECT count() FROM {table} FINAL")[0][0]  # noqa: S608

@@ -46,12 +46,13 @@ class JobRun:
 def run_bounded(
     job: str,
     env: Mapping[str, str],
+    log: Path,
     progress: Callable[[float], None] | None = None,
     timeout: float = 1800,
 ) -> JobRun:
-    """Run ``job`` with ``--bounded`` to completion; ``progress`` is called about once a
-    second with the elapsed time. Raises ``RuntimeError`` with the job's output on failure."""
-    log = Path(env["JUPITER_RUN_LOG"])
+    """Run ``job`` with ``--bounded`` to completion, its output in ``log``; ``progress`` is
+    called about once a second with the elapsed time. Raises ``RuntimeError`` with the job's
+    output on failure."""
     started = time.monotonic()
     with log.open("w") as sink:
         proc = subprocess.Popen(
@@ -87,7 +88,6 @@ def job_env(bootstrap: str, topic: str, store: Path, work: Path, **extra: str) -
             "CLICKHOUSE_EMBEDDED_PATH": str(store),
             "FLINK_CONNECTOR_JARS": str(CONNECTOR_JARS),
             "FLINK_CHECKPOINT_DIR": (work / "checkpoints").as_uri(),
-            "JUPITER_RUN_LOG": str(work / "job.log"),
         }
     )
     env.update(extra)
