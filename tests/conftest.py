@@ -5,17 +5,10 @@ broker that is already running instead."""
 from __future__ import annotations
 
 import os
-import socket
 from collections.abc import Callable, Iterator
 
 import pytest
-from support import load_broker_tool, unique
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from support import free_port, load_local_tool, unique
 
 
 @pytest.fixture(scope="session")
@@ -24,9 +17,9 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if existing:
         yield existing
         return
-    kafka = load_broker_tool()
+    kafka = load_local_tool("broker")
     data_dir = tmp_path_factory.mktemp("kafka")
-    handle = kafka.start_broker(data_dir, port=_free_port(), controller_port=_free_port())
+    handle = kafka.start_broker(data_dir, port=free_port(), controller_port=free_port())
     try:
         yield str(handle.bootstrap)
     finally:
@@ -36,7 +29,7 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture
 def new_topic(kafka_bootstrap: str) -> Callable[..., str]:
     """Create a uniquely named topic; returns its name."""
-    kafka = load_broker_tool()
+    kafka = load_local_tool("broker")
 
     def create(prefix: str = "sessions", partitions: int = 2) -> str:
         name = unique(prefix)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -38,14 +39,21 @@ SEED: dict[str, Any] = {
 CONNECTOR_JARS = REPO / ".cache" / "jars" / "flink"
 
 
-def load_broker_tool() -> ModuleType:
-    """``infra/local/broker.py`` as a module (it is a script, not a package)."""
-    spec = importlib.util.spec_from_file_location("broker", REPO / "infra/local/broker.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["broker"] = module
-    spec.loader.exec_module(module)
-    return module
+def load_local_tool(name: str) -> ModuleType:
+    """``infra/local/<name>.py`` as a module. infra/local is a folder of scripts, not a
+    package; they import each other by plain name (``localrun`` imports ``broker``), so the
+    folder goes on ``sys.path`` as it is when a script runs."""
+    local = str(REPO / "infra" / "local")
+    if local not in sys.path:
+        sys.path.insert(0, local)
+    return importlib.import_module(name)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def unique(prefix: str) -> str:

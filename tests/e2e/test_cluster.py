@@ -10,8 +10,6 @@ expected from the generated stream.
 
 from __future__ import annotations
 
-import socket
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
@@ -27,34 +25,25 @@ from oracle import (
     expected_headers,
     expected_movements,
 )
-from support import REPO, committed_offsets, produce, wait_until
+from support import committed_offsets, free_port, load_local_tool, produce, wait_until
 
 from jupiter_common.synthetic import GeneratorConfig, generate
 
 pytestmark = pytest.mark.e2e
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def cluster_tool() -> ModuleType:
-    sys.path.insert(0, str(REPO / "infra" / "local"))
-    import cluster
-
-    return cluster
+    return load_local_tool("cluster")
 
 
 @pytest.fixture
 def cluster(cluster_tool: ModuleType, tmp_path: Path) -> Iterator[Any]:
     local = cluster_tool.Cluster(
         home=tmp_path / "flink",
-        rest_port=_free_port(),
-        rpc_port=_free_port(),
-        clickhouse_port=_free_port(),
+        rest_port=free_port(),
+        rpc_port=free_port(),
+        clickhouse_port=free_port(),
     )
     cluster_tool.start(local, slots=8)
     try:

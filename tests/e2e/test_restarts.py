@@ -39,6 +39,29 @@ from jupiter_common.synthetic import GeneratorConfig, generate
 
 pytestmark = pytest.mark.e2e
 
+
+def restart_env(
+    bootstrap: str,
+    new_topic: Callable[..., str],
+    topic: str,
+    group: str,
+    tmp_path: Path,
+    **extra: str,
+) -> dict[str, str]:
+    """The settings these tests run a job with: its own group, store (``tmp_path/store``),
+    checkpoints (``tmp_path/checkpoints``), dead-letter topic, and a checkpoint every 0.5 s."""
+    return job_environment(
+        bootstrap,
+        topic,
+        tmp_path / "store",
+        tmp_path / "checkpoints",
+        KAFKA_CONSUMER_GROUP=group,
+        DEAD_LETTER_TOPIC=new_topic("dead-letter", partitions=1),
+        FLINK_CHECKPOINT_INTERVAL_MS="500",
+        **extra,
+    )
+
+
 EXPECTED = {"base": (HEADER_SQL, expected_headers), "events": (EVENTS_SQL, expected_events)}
 
 
@@ -60,15 +83,7 @@ def test_stop_and_resume_loses_and_duplicates_nothing(
     records = stream()
     split = len(records) * 3 // 5
     store = tmp_path / "store"
-    env = job_environment(
-        kafka_bootstrap,
-        topic,
-        store,
-        tmp_path / "checkpoints",
-        KAFKA_CONSUMER_GROUP=group,
-        DEAD_LETTER_TOPIC=new_topic("dead-letter", partitions=1),
-        FLINK_CHECKPOINT_INTERVAL_MS="500",
-    )
+    env = restart_env(kafka_bootstrap, new_topic, topic, group, tmp_path)
     first_env = dict(env)
     if how == "kill":
         first_env.update(SINK_BATCH_SIZE="1000000", SINK_FLUSH_INTERVAL_MS="3600000")
@@ -119,15 +134,8 @@ def test_session_reappearing_after_state_expiry(
         return session.encode(), json.dumps(body).encode()
 
     store = tmp_path / "store"
-    env = job_environment(
-        kafka_bootstrap,
-        topic,
-        store,
-        tmp_path / "checkpoints",
-        KAFKA_CONSUMER_GROUP=group,
-        DEAD_LETTER_TOPIC=new_topic("dead-letter", partitions=1),
-        FLINK_CHECKPOINT_INTERVAL_MS="500",
-        SESSION_STATE_TTL_MS=str(ttl_ms),
+    env = restart_env(
+        kafka_bootstrap, new_topic, topic, group, tmp_path, SESSION_STATE_TTL_MS=str(ttl_ms)
     )
     produce(kafka_bootstrap, topic, [message("started", 0), message("en_route", 1)])
     first = StreamingJob(f"jupiter_{job}", env, tmp_path / "first.log")
@@ -175,16 +183,7 @@ def test_an_interrupted_bounded_run_loses_nothing(
     produced = produce(kafka_bootstrap, topic, [(r.key, r.value) for r in generate(config).records])
     store = tmp_path / "store"
     checkpoints = tmp_path / "checkpoints"
-    env = job_environment(
-        kafka_bootstrap,
-        topic,
-        store,
-        checkpoints,
-        KAFKA_CONSUMER_GROUP=group,
-        DEAD_LETTER_TOPIC=new_topic("dead-letter", partitions=1),
-        FLINK_CHECKPOINT_INTERVAL_MS="500",
-        JUPITER_BOUNDED="true",
-    )
+    env = restart_env(kafka_bootstrap, new_topic, topic, group, tmp_path, JUPITER_BOUNDED="true")
     first = StreamingJob(
         "jupiter_movements",
         {**env, "SINK_BATCH_SIZE": "1000000", "SINK_FLUSH_INTERVAL_MS": "3600000"},

@@ -3,34 +3,18 @@ arithmetic, the JSON record, /proc parsing and the process-tree memory sampler. 
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
+from support import load_local_tool
 
 from jupiter_common.synthetic import GeneratorConfig, generate
 
-LOCAL = Path(__file__).resolve().parents[2] / "infra" / "local"
-
-
-def _load_bench() -> ModuleType:
-    # infra/local is not a package: bench imports localrun, which imports broker, by plain name.
-    if str(LOCAL) not in sys.path:
-        sys.path.insert(0, str(LOCAL))
-    spec = importlib.util.spec_from_file_location("bench", LOCAL / "bench.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-bench = _load_bench()
+bench = load_local_tool("bench")
 
 MACHINE = {"nproc": 2, "cpu_model": "Test CPU", "python": "3.11.9"}
 

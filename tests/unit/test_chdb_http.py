@@ -11,7 +11,6 @@ from __future__ import annotations
 import bz2
 import gzip
 import importlib
-import importlib.util
 import json
 import lzma
 import selectors
@@ -29,7 +28,6 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import clickhouse_connect
@@ -37,6 +35,7 @@ import pytest
 from backports import zstd
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import DatabaseError
+from support import load_local_tool
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "infra" / "local" / "chdb_http.py"
@@ -44,17 +43,7 @@ COMPRESSIONS: list[bool | str] = [False, "lz4", "zstd", "gzip"]
 lz4_frame: Any = importlib.import_module("lz4.frame")  # no type information
 
 
-def _load() -> ModuleType:
-    """``infra/local/chdb_http.py`` as a module (infra/local is not a package)."""
-    spec = importlib.util.spec_from_file_location("chdb_http", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["chdb_http"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-chdb_http = _load()
+chdb_http = load_local_tool("chdb_http")
 
 
 @pytest.fixture

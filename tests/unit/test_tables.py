@@ -5,9 +5,7 @@ from __future__ import annotations
 import dataclasses
 import uuid
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 
-import clickhouse_connect
 import pytest
 from clickhouse_connect.driver.client import Client
 
@@ -32,13 +30,9 @@ T0_MS = 1_752_928_496_789  # 2025-07-19T12:34:56.789Z
 ORDER_ID = "c1d2e3f4-a5b6-7c8d-9e0f-1a2b3c4d5e6f"
 
 
-@pytest.fixture(scope="module")
-def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Client]:
-    """One chDB store for the module (one chDB directory per process at a time)."""
-    store: Path = tmp_path_factory.mktemp("chdb") / "store"
-    chdb = clickhouse_connect.get_client(dsn=f"chdb://{store}")
-    yield chdb
-    chdb.close()
+@pytest.fixture
+def client(chdb_client: Client) -> Client:
+    return chdb_client
 
 
 @pytest.fixture

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 from typing import Any, cast
 
-import clickhouse_connect
 import pytest
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import DatabaseError, OperationalError
@@ -22,22 +20,13 @@ TABLE = SESSION_MOVEMENTS
 FAST = RetryPolicy(max_retries=5, backoff_ms=100, max_backoff_ms=300)
 
 
-@pytest.fixture(scope="module")
-def real_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Client]:
-    """One chDB store for the module (one chDB directory per process at a time)."""
-    store: Path = tmp_path_factory.mktemp("chdb") / "store"
-    client = clickhouse_connect.get_client(dsn=f"chdb://{store}")
-    yield client
-    client.close()
-
-
 @pytest.fixture
-def database(real_client: Client) -> Iterator[str]:
+def database(chdb_client: Client) -> Iterator[str]:
     """A fresh database holding an empty ``session_movements`` table."""
     name = f"test_{uuid.uuid4().hex}"
-    ensure_table(real_client, TABLE, name)
+    ensure_table(chdb_client, TABLE, name)
     yield name
-    real_client.command(f"DROP DATABASE IF EXISTS {name}")
+    chdb_client.command(f"DROP DATABASE IF EXISTS {name}")
 
 
 class RecordingClient:
@@ -127,8 +116,8 @@ def _no_sleep(seconds: float) -> None:
     raise AssertionError(f"unexpected sleep({seconds})")
 
 
-def test_write_makes_one_insert_and_lands_every_row(real_client: Client, database: str) -> None:
-    proxy = RecordingClient(real_client)
+def test_write_makes_one_insert_and_lands_every_row(chdb_client: Client, database: str) -> None:
+    proxy = RecordingClient(chdb_client)
     writer = ClickHouseWriter(as_client(proxy), TABLE, database, FAST, sleep=_no_sleep)
     rows = movement_rows(250)
     writer.write(rows)
@@ -138,33 +127,33 @@ def test_write_makes_one_insert_and_lands_every_row(real_client: Client, databas
     assert tuple(call["column_names"]) == TABLE.insert_columns
     assert call["database"] == database
     assert call["settings"] == {"insert_deduplication_token": writer.dedup_token(rows)}
-    assert stored_rows(real_client, database) == rows
+    assert stored_rows(chdb_client, database) == rows
     assert writer.retries == 0
 
 
-def test_ingested_at_is_filled_by_clickhouse(real_client: Client, database: str) -> None:
-    ClickHouseWriter(real_client, TABLE, database, FAST).write(movement_rows(2))
-    result = real_client.query(
+def test_ingested_at_is_filled_by_clickhouse(chdb_client: Client, database: str) -> None:
+    ClickHouseWriter(chdb_client, TABLE, database, FAST).write(movement_rows(2))
+    result = chdb_client.query(
         f"SELECT count() FROM {TABLE.qualified(database)}"
         " WHERE ingested_at > now64(3) - INTERVAL 1 HOUR"
     )
     assert result.result_rows == [(2,)]
 
 
-def test_empty_batch_makes_no_insert(real_client: Client, database: str) -> None:
-    proxy = RecordingClient(real_client)
+def test_empty_batch_makes_no_insert(chdb_client: Client, database: str) -> None:
+    proxy = RecordingClient(chdb_client)
     ClickHouseWriter(as_client(proxy), TABLE, database, FAST, sleep=_no_sleep).write([])
     assert proxy.inserts == []
-    assert count(real_client, database) == 0
+    assert count(chdb_client, database) == 0
 
 
 @pytest.mark.parametrize(
     ("failures", "delays"), [(1, [0.1]), (2, [0.1, 0.2]), (4, [0.1, 0.2, 0.3, 0.3])]
 )
 def test_operational_error_is_retried_with_exponential_backoff(
-    real_client: Client, database: str, failures: int, delays: list[float]
+    chdb_client: Client, database: str, failures: int, delays: list[float]
 ) -> None:
-    proxy = FailingFirst(real_client, failures)
+    proxy = FailingFirst(chdb_client, failures)
     slept: list[float] = []
     writer = ClickHouseWriter(as_client(proxy), TABLE, database, FAST, sleep=slept.append)
     rows = movement_rows(20)
@@ -173,7 +162,7 @@ def test_operational_error_is_retried_with_exponential_backoff(
     assert slept == [FAST.delay_s(retry) for retry in range(failures)]
     assert len(proxy.inserts) == failures + 1
     assert writer.retries == failures
-    assert stored_rows(real_client, database) == rows
+    assert stored_rows(chdb_client, database) == rows
 
 
 def _limit_parts(client: Client, database: str, limit: int) -> None:
@@ -183,19 +172,19 @@ def _limit_parts(client: Client, database: str, limit: int) -> None:
     )
 
 
-def test_transient_database_error_is_retried(real_client: Client, database: str) -> None:
+def test_transient_database_error_is_retried(chdb_client: Client, database: str) -> None:
     """A real TOO_MANY_PARTS (code 252) from the engine: the table may hold one part per
     partition and already has one. The injected sleep lifts the limit, as merges would."""
     first = movement_rows(1, first_offset=1000)
-    ClickHouseWriter(real_client, TABLE, database, FAST).write(first)
-    _limit_parts(real_client, database, 1)
+    ClickHouseWriter(chdb_client, TABLE, database, FAST).write(first)
+    _limit_parts(chdb_client, database, 1)
     slept: list[float] = []
 
     def sleep(seconds: float) -> None:
         slept.append(seconds)
-        _limit_parts(real_client, database, 3000)
+        _limit_parts(chdb_client, database, 3000)
 
-    proxy = RecordingClient(real_client)
+    proxy = RecordingClient(chdb_client)
     rows = movement_rows(30)
     ClickHouseWriter(as_client(proxy), TABLE, database, FAST, sleep=sleep).write(rows)
 
@@ -205,12 +194,12 @@ def test_transient_database_error_is_retried(real_client: Client, database: str)
     assert error.code == 252
     assert slept == [0.1]
     assert len(proxy.inserts) == 2
-    assert stored_rows(real_client, database) == rows + first
+    assert stored_rows(chdb_client, database) == rows + first
 
 
-def test_non_transient_database_error_is_not_retried(real_client: Client, database: str) -> None:
+def test_non_transient_database_error_is_not_retried(chdb_client: Client, database: str) -> None:
     """A real UNKNOWN_TABLE (code 60): the events table was never created in this database."""
-    proxy = RecordingClient(real_client)
+    proxy = RecordingClient(chdb_client)
     slept: list[float] = []
     writer = ClickHouseWriter(as_client(proxy), SESSION_EVENTS, database, FAST, sleep=slept.append)
     rows = [(*row[:5], "started", *row[5:]) for row in movement_rows(7)]
@@ -229,13 +218,13 @@ def test_non_transient_database_error_is_not_retried(real_client: Client, databa
 
 
 @pytest.mark.parametrize("max_retries", [0, 1, 3])
-def test_retries_exhausted_raise(real_client: Client, database: str, max_retries: int) -> None:
+def test_retries_exhausted_raise(chdb_client: Client, database: str, max_retries: int) -> None:
     """A real TOO_MANY_PARTS (code 252) that never clears."""
     first = movement_rows(1, first_offset=1000)
-    ClickHouseWriter(real_client, TABLE, database, FAST).write(first)
-    _limit_parts(real_client, database, 1)
+    ClickHouseWriter(chdb_client, TABLE, database, FAST).write(first)
+    _limit_parts(chdb_client, database, 1)
     policy = RetryPolicy(max_retries=max_retries, backoff_ms=50, max_backoff_ms=10_000)
-    proxy = RecordingClient(real_client)
+    proxy = RecordingClient(chdb_client)
     slept: list[float] = []
     writer = ClickHouseWriter(as_client(proxy), TABLE, database, policy, sleep=slept.append)
     with pytest.raises(ClickHouseWriteError) as info:
@@ -249,11 +238,11 @@ def test_retries_exhausted_raise(real_client: Client, database: str, max_retries
     assert f"after {max_retries + 1} attempt(s)" in str(error)
     assert len(proxy.inserts) == max_retries + 1
     assert slept == [0.05 * 2**retry for retry in range(max_retries)]
-    assert stored_rows(real_client, database) == first
+    assert stored_rows(chdb_client, database) == first
 
 
-def test_operational_error_past_the_limit_raises(real_client: Client, database: str) -> None:
-    proxy = FailingFirst(real_client, 3)
+def test_operational_error_past_the_limit_raises(chdb_client: Client, database: str) -> None:
+    proxy = FailingFirst(chdb_client, 3)
     slept: list[float] = []
     policy = RetryPolicy(max_retries=2, backoff_ms=10)
     writer = ClickHouseWriter(as_client(proxy), TABLE, database, policy, sleep=slept.append)
@@ -262,15 +251,15 @@ def test_operational_error_past_the_limit_raises(real_client: Client, database: 
     assert info.value.attempts == 3
     assert isinstance(info.value.__cause__, OperationalError)
     assert slept == [0.01, 0.02]
-    assert count(real_client, database) == 0
+    assert count(chdb_client, database) == 0
 
 
 def test_retry_of_an_insert_that_landed_does_not_duplicate(
-    real_client: Client, database: str
+    chdb_client: Client, database: str
 ) -> None:
     """Both attempts carry the same token, so the repeat is dropped. (ClickHouse's block hash
     would drop this identical repeat too; the next test isolates the token.)"""
-    proxy = FailingFirst(real_client, 1, after_landing=True)
+    proxy = FailingFirst(chdb_client, 1, after_landing=True)
     slept: list[float] = []
     writer = ClickHouseWriter(as_client(proxy), TABLE, database, FAST, sleep=slept.append)
     rows = movement_rows(40)
@@ -278,28 +267,28 @@ def test_retry_of_an_insert_that_landed_does_not_duplicate(
     assert len(proxy.inserts) == 2
     assert proxy.inserts[0]["settings"] == proxy.inserts[1]["settings"]
     assert slept == [0.1]
-    assert stored_rows(real_client, database, final=False) == rows
+    assert stored_rows(chdb_client, database, final=False) == rows
 
 
-def test_dedup_token_alone_drops_a_repeated_batch(real_client: Client, database: str) -> None:
+def test_dedup_token_alone_drops_a_repeated_batch(chdb_client: Client, database: str) -> None:
     """Identical blocks are also dropped by ClickHouse's own block hash, so this repeat changes
     a value but keeps the Kafka coordinates: only the token can recognise it."""
-    writer = ClickHouseWriter(real_client, TABLE, database, FAST)
+    writer = ClickHouseWriter(chdb_client, TABLE, database, FAST)
     rows = movement_rows(10)
     replay = [(*row[:5], row[5] + 1.0, *row[6:]) for row in rows]  # type: ignore[operator]
     assert writer.dedup_token(replay) == writer.dedup_token(rows)
     writer.write(rows)
     writer.write(replay)
-    assert stored_rows(real_client, database, final=False) == rows
+    assert stored_rows(chdb_client, database, final=False) == rows
 
 
-def test_a_different_batch_is_not_dropped(real_client: Client, database: str) -> None:
-    writer = ClickHouseWriter(real_client, TABLE, database, FAST)
+def test_a_different_batch_is_not_dropped(chdb_client: Client, database: str) -> None:
+    writer = ClickHouseWriter(chdb_client, TABLE, database, FAST)
     first = movement_rows(5, partition=0)
     second = movement_rows(5, partition=1)
     writer.write(first)
     writer.write(second)
-    assert stored_rows(real_client, database) == first + second
+    assert stored_rows(chdb_client, database) == first + second
 
 
 def _token(rows: Sequence[Row], table: TableSpec = TABLE) -> str:
