@@ -259,31 +259,27 @@ _zstandard: Any = None if _zstd is not None else _optional_module("zstandard")
 _brotli: Any = _optional_module("brotli")
 
 
-def _lz4_decompress(data: bytes) -> bytes:
-    # clickhouse-connect compresses each block as its own LZ4 frame: decode them all.
+def _decode_frames(data: bytes, new_decoder: Callable[[], Any], codec: str) -> bytes:
+    """Decode concatenated frames (clickhouse-connect compresses each block as its own frame)."""
     out = bytearray()
     rest = data
     while rest:
-        decompressor = _lz4_frame.LZ4FrameDecompressor()
-        out += decompressor.decompress(rest)
-        if not decompressor.eof:
-            raise ValueError("truncated LZ4 frame")
-        rest = bytes(decompressor.unused_data or b"")
+        decoder = new_decoder()
+        out += decoder.decompress(rest)
+        if not decoder.eof:
+            raise ValueError(f"truncated {codec} frame")
+        rest = bytes(decoder.unused_data or b"")
     return bytes(out)
+
+
+def _lz4_decompress(data: bytes) -> bytes:
+    return _decode_frames(data, _lz4_frame.LZ4FrameDecompressor, "LZ4")
 
 
 def _zstd_decompress(data: bytes) -> bytes:
     if _zstd is not None:
         return bytes(_zstd.decompress(data))  # decodes concatenated frames
-    out = bytearray()
-    rest = data
-    while rest:
-        obj = _zstandard.ZstdDecompressor().decompressobj()
-        out += obj.decompress(rest)
-        if not obj.eof:
-            raise ValueError("truncated zstd frame")
-        rest = bytes(obj.unused_data or b"")
-    return bytes(out)
+    return _decode_frames(data, lambda: _zstandard.ZstdDecompressor().decompressobj(), "zstd")
 
 
 def _zstd_compress(data: bytes) -> bytes:
