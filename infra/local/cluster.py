@@ -36,6 +36,8 @@ from typing import Any
 
 import pyflink
 
+from jupiter_common.settings import Settings, load_settings
+
 REPO = Path(__file__).resolve().parents[2]
 PYFLINK_HOME = Path(pyflink.__file__).resolve().parent
 JOBS = {"base-job": "base", "events-job": "events", "movements-job": "movements"}
@@ -259,7 +261,7 @@ def _run(command: Sequence[str], env: Mapping[str, str]) -> str:
     return result.stdout
 
 
-def job_environment(cluster: Cluster, job: str, parallelism: int) -> dict[str, str]:
+def job_environment(cluster: Cluster, parallelism: int) -> dict[str, str]:
     """The job's settings for a cluster deploy: yours, but never the embedded store (several
     processes write), and the local ClickHouse endpoint unless CLICKHOUSE_HOST is set."""
     env = cluster.script_env()
@@ -279,7 +281,7 @@ def deploy(cluster: Cluster, job_dir: str, parallelism: int, savepoint: str | No
     job = JOBS[job_dir]
     if running_job(cluster, job) is not None:
         raise ClusterError(f"{job_dir} is already running; use rescale or stop-job first")
-    env = job_environment(cluster, job, parallelism)
+    env = job_environment(cluster, parallelism)
     if savepoint:
         env["FLINK_RESTORE_PATH"] = savepoint
     command = [
@@ -305,9 +307,14 @@ def deploy(cluster: Cluster, job_dir: str, parallelism: int, savepoint: str | No
     return job_id
 
 
+def job_settings(cluster: Cluster, job: str) -> Settings:
+    """The settings a deploy of ``job`` runs with (its job name, checkpoint folders ...)."""
+    return load_settings(job, job_environment(cluster, 1))
+
+
 def running_job(cluster: Cluster, job: str) -> str | None:
-    """The id of the job named ``jupiter-<job>`` that is not finished, if any."""
-    name = os.environ.get("FLINK_JOB_NAME") or f"jupiter-{job}"
+    """The id of the job's Flink job (by its job name) that is not finished, if any."""
+    name = job_settings(cluster, job).job_name
     for entry in rest_get(cluster, "/jobs/overview")["jobs"]:
         if entry["name"] == name and entry["state"] not in TERMINAL_STATES:
             return str(entry["jid"])
@@ -320,9 +327,7 @@ def stop_job(cluster: Cluster, job_dir: str, timeout: float = 180) -> str:
     job_id = running_job(cluster, job)
     if job_id is None:
         raise ClusterError(f"{job_dir} is not running")
-    env = job_environment(cluster, job, 1)
-    name = env.get("FLINK_JOB_NAME") or f"jupiter-{job}"
-    target = f"{env['FLINK_CHECKPOINT_DIR'].rstrip('/')}/{job}/{name}/savepoints"
+    target = job_settings(cluster, job).savepoint_dir
     trigger = rest_post(cluster, f"/jobs/{job_id}/stop", {"drain": True, "targetDirectory": target})
     request_id = trigger["request-id"]
     result: dict[str, Any] = {}

@@ -166,6 +166,11 @@ class Settings(BaseModel):
         return f"{root}/bounded" if self.bounded else root
 
     @property
+    def savepoint_dir(self) -> str:
+        """Where this job's savepoints go (under :attr:`checkpoint_root`)."""
+        return f"{self.checkpoint_root}/savepoints" if self.checkpoint_root else ""
+
+    @property
     def writer_parallelism(self) -> int:
         """Parallelism of the ClickHouse writing stage.
 

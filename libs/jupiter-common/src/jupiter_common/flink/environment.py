@@ -33,7 +33,7 @@ def flink_configuration(settings: Settings, restore_path: str | None = None) -> 
     }
     if settings.checkpoint_root:
         values["execution.checkpointing.dir"] = settings.checkpoint_root
-        values["execution.checkpointing.savepoint-dir"] = f"{settings.checkpoint_root}/savepoints"
+        values["execution.checkpointing.savepoint-dir"] = settings.savepoint_dir
     if settings.bounded:
         # A bounded run is a batch of work: fail fast rather than retry forever.
         values["restart-strategy.type"] = "fixed-delay"

@@ -149,9 +149,8 @@ def run_until_stopped(env: StreamExecutionEnvironment, settings: Settings) -> No
         if client.get_job_status().result().is_globally_terminal_state():
             client.get_job_execution_result().result()
             return
-    savepoints = f"{settings.checkpoint_root}/savepoints" if settings.checkpoint_root else None
     log.info("stopping %s with a savepoint", settings.job_name)
-    path = stop_with_savepoint(client, savepoints)
+    path = stop_with_savepoint(client, settings.savepoint_dir or None)
     log.info("stopped with savepoint %s", path)
     print(f"savepoint: {path}", flush=True)
 
