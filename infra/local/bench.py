@@ -1,10 +1,10 @@
 """Benchmark: movements-job throughput (messages/s) for a bounded run of a given size.
 
-Runs on the real pieces: the local Kafka broker (or ``KAFKA_BOOTSTRAP``), real PyFlink and
-the embedded ClickHouse engine (chDB). Produces a seeded synthetic stream (no faults) to a
-fresh 4-partition topic, then runs movements-job bounded twice, each with its own consumer
-group and a fresh store: first on an *empty* 4-partition topic, which measures the fixed cost
-(JVM and Flink start-up, teardown), then on the full topic. Reports
+Runs on the real pieces: the Kafka broker at ``KAFKA_BOOTSTRAP`` (else the local one), real
+PyFlink and the embedded ClickHouse engine (chDB). Produces a seeded synthetic stream (no
+faults) to a fresh 4-partition topic, then runs movements-job bounded twice, each with its own
+consumer group and a fresh store: first on an *empty* 4-partition topic, which measures the
+fixed cost (JVM and Flink start-up, teardown), then on the full topic. Reports
 
 * ``messages_per_second`` = messages / (full run - empty run): the steady processing rate;
 * ``messages_per_second_incl_startup`` = messages / full run: what a user waits for;

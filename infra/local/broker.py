@@ -17,9 +17,13 @@ CLI::
     python infra/local/broker.py create-topics --bootstrap 127.0.0.1:9092 NAME[:PARTITIONS] ...
     python infra/local/broker.py reset [--data-dir ...]       # stop + delete data dir
 
+``start`` without ports reuses the running broker whatever its port, else takes 9092/9093, or
+free ports when something else holds those, and says where it runs (:func:`choose_broker`, which
+the demo and the benchmark use too); with ``--port`` it takes exactly that port or fails.
+
 The module is also loaded by pytest fixtures via importlib (it is not in a
 package), so importing it has no side effects; use :func:`start_broker`,
-:func:`stop_broker` and :func:`create_topics`.
+:func:`stop_broker`, :func:`choose_broker` and :func:`create_topics`.
 """
 
 from __future__ import annotations
@@ -339,13 +343,32 @@ def _ensure_ports_free(cfg: BrokerConfig) -> None:
             )
 
 
-def _answers(bootstrap: str) -> bool:
-    """True if a broker at ``bootstrap`` serves metadata within a short timeout."""
-    host, _, port = bootstrap.rpartition(":")
-    if not _port_open(int(port), host):  # cheap check first; avoids librdkafka connect noise
+def _addresses(bootstrap: str) -> list[tuple[str, int]]:
+    """``host:port[,host:port...]`` as (host, port) pairs."""
+    pairs = []
+    for item in bootstrap.split(","):
+        host, _, port = item.strip().rpartition(":")
+        if not host or not port.isdigit():
+            raise KafkaLocalError(f"bad bootstrap {bootstrap!r}: expected host:port[,host:port...]")
+        pairs.append((host.strip("[]"), int(port)))
+    return pairs
+
+
+def _listening(bootstrap: str) -> bool:
+    return any(_port_open(port, host) for host, port in _addresses(bootstrap))
+
+
+def kafka_answers(bootstrap: str) -> bool:
+    """True if a Kafka broker at ``bootstrap`` serves metadata within a short timeout (a port
+    held by anything else, or by nothing, is False)."""
+    if not _listening(bootstrap):  # cheap check first; avoids librdkafka connect noise
         return False
     admin = AdminClient(
-        {"bootstrap.servers": bootstrap, "socket.connection.setup.timeout.ms": 1000}
+        {
+            "bootstrap.servers": bootstrap,
+            "socket.connection.setup.timeout.ms": 1000,
+            "log_level": 0,  # a port held by something else is an answer here, not an error
+        }
     )
     try:
         admin.list_topics(timeout=ADMIN_TIMEOUT_S)
@@ -372,7 +395,7 @@ def _wait_until_ready(pid: int, cfg: BrokerConfig, timeout: float) -> None:
     def ready_or_dead() -> bool:
         nonlocal died
         died = not _process_alive(pid)
-        return died or _answers(cfg.bootstrap)
+        return died or kafka_answers(cfg.bootstrap)
 
     if _wait_for(ready_or_dead, timeout) and not died:
         return
@@ -429,6 +452,95 @@ def _configured_port(data_dir: Path) -> int | None:
         if line.startswith("advertised.listeners="):
             return int(line.rsplit(":", 1)[1])
     return None
+
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+@dataclass(frozen=True)
+class BrokerChoice:
+    """The broker local tools use: ``bootstrap``, the local broker's ``handle`` (None when it is
+    a broker this script does not run), and one ``line`` saying which broker and why."""
+
+    bootstrap: str
+    handle: BrokerHandle | None
+    line: str
+
+
+def choose_broker(
+    bootstrap: str | None,
+    data_dir: Path | str = DEFAULT_DATA_DIR,
+    port: int = 9092,
+    controller_port: int = 9093,
+    partitions: int = 4,
+    timeout: float = 60.0,
+) -> BrokerChoice:
+    """The broker to use for ``bootstrap`` (``KAFKA_BOOTSTRAP``; None: the local broker).
+
+    A Kafka broker answering at ``bootstrap`` is used as it is and nothing is started. Else,
+    when ``bootstrap`` is on this machine (or None), the local broker for ``data_dir``: the
+    running one whatever its port, or a new one on ``port``/``controller_port``, or on free
+    ports when something else holds those. A remote ``bootstrap`` that does not answer is an
+    error: the local broker is no stand-in for a cluster you named."""
+    path = Path(data_dir).resolve()
+    wanted = bootstrap or f"{HOST}:{port}"
+    reasons: list[str] = []
+    if bootstrap is not None:
+        if kafka_answers(bootstrap):
+            line = f"kafka: using the broker at {bootstrap} (KAFKA_BOOTSTRAP)"
+            return BrokerChoice(bootstrap, None, line)
+        if any(host not in LOOPBACK_HOSTS for host, _ in _addresses(bootstrap)):
+            raise KafkaLocalError(
+                f"no Kafka broker answers at {bootstrap} (KAFKA_BOOTSTRAP); start it, or set "
+                f"KAFKA_BOOTSTRAP={HOST}:{port} to use the local broker"
+            )
+        if _listening(bootstrap):
+            reasons.append(f"{bootstrap} is taken by something that is not Kafka")
+        else:
+            reasons.append(f"nothing answers at {bootstrap}")
+    running = broker_status(path)
+    if running is not None:
+        running_port = _configured_port(path) or port
+        handle = start_broker(path, running_port, controller_port, partitions, timeout)
+        if handle.bootstrap == wanted:  # it was still starting when probed
+            reasons = []
+        line = f"kafka: using the local broker at {handle.bootstrap}, already running for {path}"
+    else:
+        broker_port, ctrl_port = _free_ports(port, controller_port)
+        if broker_port != port and f"{HOST}:{port}" != bootstrap:
+            reasons.append(f"{HOST}:{port} is in use by another process")
+        started = time.monotonic()
+        handle = start_broker(path, broker_port, ctrl_port, partitions, timeout)
+        line = (
+            f"kafka: started the local broker at {handle.bootstrap} for {path}"
+            f" in {time.monotonic() - started:.1f} s"
+        )
+    if reasons:
+        line += f" ({'; '.join(reasons)})"
+    if handle.bootstrap != wanted:
+        line += f"; export KAFKA_BOOTSTRAP={handle.bootstrap} to run the jobs against it"
+    return BrokerChoice(handle.bootstrap, handle, line)
+
+
+def _free_ports(*preferred: int) -> list[int]:
+    """``preferred`` where free on HOST, else ports the kernel picks; all distinct."""
+    held: list[socket.socket] = []  # open until the end, so the kernel never picks one twice
+    ports: list[int] = []
+    try:
+        for want in preferred:
+            port = want
+            if port in ports or _port_open(port) or not _port_bindable(port):
+                port = 0
+            while port in (0, *ports):
+                sock = socket.socket()
+                held.append(sock)
+                sock.bind((HOST, 0))
+                port = int(sock.getsockname()[1])
+            ports.append(port)
+        return ports
+    finally:
+        for sock in held:
+            sock.close()
 
 
 def stop_broker(data_dir: Path | str = DEFAULT_DATA_DIR, timeout: float = 30.0) -> int | None:
@@ -520,8 +632,9 @@ def _build_parser() -> argparse.ArgumentParser:
         return p
 
     start = with_data_dir(sub.add_parser("start", help="start (or reuse) the broker"))
-    start.add_argument("--port", type=int, default=9092)
-    start.add_argument("--controller-port", type=int, default=9093)
+    ports = "default: the running broker's, else 9092 and 9093 when free, else free ports"
+    start.add_argument("--port", type=int, default=None, help=f"exactly this port ({ports})")
+    start.add_argument("--controller-port", type=int, default=None, help="exactly this port")
     start.add_argument("--partitions", type=int, default=4, help="default num.partitions")
     start.add_argument("--timeout", type=float, default=60.0)
 
@@ -540,9 +653,19 @@ def _build_parser() -> argparse.ArgumentParser:
 
 
 def _cmd_start(args: argparse.Namespace) -> int:
+    if args.port is None and args.controller_port is None:
+        choice = choose_broker(
+            None, args.data_dir, partitions=args.partitions, timeout=args.timeout
+        )
+        print(choice.line)
+        return 0
     t0 = time.monotonic()
     handle = start_broker(
-        args.data_dir, args.port, args.controller_port, args.partitions, args.timeout
+        args.data_dir,
+        args.port or 9092,
+        args.controller_port or 9093,
+        args.partitions,
+        args.timeout,
     )
     verb = (
         "already running" if handle.already_running else f"started in {time.monotonic() - t0:.1f}s"

@@ -1,6 +1,6 @@
 """README command 1: the whole pipeline end to end on the embedded defaults.
 
-Starts the local Kafka broker (or uses ``KAFKA_BOOTSTRAP``), produces a seeded synthetic
+Uses the Kafka broker at ``KAFKA_BOOTSTRAP`` (else the local one), produces a seeded synthetic
 stream with duplicates, reordering and malformed records to a fresh topic, runs each job
 bounded into the embedded ClickHouse store, one after another (one chDB directory admits one
 process at a time), and prints per table the rows landed against the rows expected from the

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import clickhouse_connect
-from broker import DEFAULT_DATA_DIR, create_topics, start_broker
+from broker import choose_broker, create_topics
 from confluent_kafka import Consumer, TopicPartition
 
 REPO = Path(__file__).resolve().parents[2]
@@ -26,10 +26,11 @@ JOB_MODULES = {
 
 
 def ensure_broker(bootstrap: str | None) -> str:
-    """``bootstrap`` if given (a broker you run), else the local broker, started if needed."""
-    if bootstrap and bootstrap not in ("127.0.0.1:9092", "localhost:9092"):
-        return bootstrap
-    return str(start_broker(DEFAULT_DATA_DIR, port=9092, controller_port=9093).bootstrap)
+    """The broker at ``bootstrap`` (``KAFKA_BOOTSTRAP``) if Kafka answers there, else the local
+    one, started if needed (see ``broker.choose_broker``); prints one line saying which."""
+    choice = choose_broker(bootstrap)
+    print(choice.line, flush=True)
+    return choice.bootstrap
 
 
 def ensure_topics(bootstrap: str, topics: Mapping[str, int]) -> None:
