@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from support import SEED
 
-from jupiter_common.parsing import Rejection, RejectReason, parse_session
+from jupiter_common.parsing import MAX_PROBLEM_CHARS, Rejection, RejectReason, parse_session
 from jupiter_common.schema import COORDINATE_FIELDS, UUID_FIELDS, SessionMessage
 
 REQUIRED_FIELDS = tuple(
@@ -255,3 +255,47 @@ def test_parse_session_never_raises_on_timestamps_at_the_edge_of_time(timestamp:
     rejection = rejected(encode(timestamp=timestamp))
     assert rejection.reason is RejectReason.BAD_TIMESTAMP
     assert rejection.field == "timestamp"
+
+
+@pytest.mark.parametrize(
+    "value", ["x" * 1_000_000, "\x01" * 200_000, "2025-07-19T12:34:56.789" + "9" * 500_000]
+)
+def test_a_huge_refused_value_is_quoted_only_by_its_prefix(value: str) -> None:
+    """A rejection message quotes a refused value only as far as a human needs to recognise
+    it: a 1 MB value must not make a 1 MB message (and a dead letter Kafka refuses)."""
+    rejection = rejected(encode(timestamp=value))
+    assert rejection.reason is RejectReason.BAD_TIMESTAMP
+    assert f"({len(value):,} characters)" in rejection.message
+    assert len(rejection.message) < 200
+    assert repr(value[:8])[:-1] in rejection.message  # the start of the value is shown
+
+
+def test_a_short_refused_value_is_quoted_whole() -> None:
+    rejection = rejected(encode(timestamp="2025-07-19T12:34:56"))
+    assert "'2025-07-19T12:34:56' has no time zone" in rejection.message
+    assert "characters)" not in rejection.message
+
+
+def test_every_problem_in_a_message_is_bounded() -> None:
+    body = {key: "\x01" * 100_000 for key in SEED} | {"current_lat": 1.0}
+    rejection = rejected(json.dumps(body).encode())
+    problems = rejection.message.split("; ")
+    assert len(problems) == len(SEED) - 1  # every field but current_lat
+    assert all(len(problem) <= MAX_PROBLEM_CHARS for problem in problems)
+
+
+@pytest.mark.parametrize("depth", [1_000, 400_000])
+def test_deeply_nested_json_is_refused_not_crashed_on(depth: int) -> None:
+    """The JSON parser stops at its recursion limit (no stack overflow in the worker)."""
+    nested = "[" * depth + "]" * depth
+    for raw in (nested, json.dumps(SEED)[:-1] + f', "x": {nested}}}'):
+        rejection = rejected(raw.encode())
+        assert rejection.reason is RejectReason.NOT_JSON
+        assert "recursion limit" in rejection.message
+
+
+def test_a_huge_unknown_field_is_ignored() -> None:
+    """Unknown fields are ignored whatever their size: the message is valid (the contract)."""
+    result = parse_session(encode(extra="\x01" * 900_000, **{"k" * 100_000: [1] * 1000}))
+    assert isinstance(result, SessionMessage)
+    assert result == SessionMessage.model_validate(SEED)

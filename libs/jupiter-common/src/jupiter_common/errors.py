@@ -31,3 +31,8 @@ class TableSchemaError(JupiterError):
 
 class ConnectorJarNotFoundError(JupiterError):
     """The Flink Kafka connector jar cannot be found where the settings say it is."""
+
+
+class DeadLetterTopicError(JupiterError):
+    """``DEAD_LETTER_TOPIC`` cannot take every dead letter a job may write (its
+    ``max.message.bytes`` is too small); found at start-up, before the job runs."""

@@ -45,6 +45,12 @@ class Rejection:
 
 ParseResult = SessionMessage | Rejection
 
+MAX_PROBLEM_CHARS: Final = 300
+"""Each problem in a rejection message is cut to this many characters. Pydantic's own messages
+are short and never quote the input here (``include_input=False``); the schema's validators
+quote only a prefix of a refused value (:data:`~jupiter_common.schema.ECHO_CHARS`). This is the
+backstop that keeps a message small whatever a validator says."""
+
 # When a message has several problems, the reason reported is the first in this order: the
 # one a producer most needs to fix first.
 _PRECEDENCE: Final = (
@@ -112,4 +118,7 @@ def _field_of(error: ErrorDetails) -> str | None:
 def _describe(error: ErrorDetails) -> str:
     field = _field_of(error)
     text = error["msg"].removeprefix("Value error, ")
-    return f"{field}: {text}" if field else text
+    problem = f"{field}: {text}" if field else text
+    if len(problem) > MAX_PROBLEM_CHARS:
+        problem = problem[: MAX_PROBLEM_CHARS - 3] + "..."
+    return problem

@@ -26,6 +26,10 @@ LATEST: Final = datetime(2100, 1, 1, tzinfo=UTC)
 otherwise scatter one batch over many monthly partitions (ClickHouse refuses the insert) or
 outrank real data in ``sessions_base``'s earliest-wins rule."""
 
+ECHO_CHARS: Final = 64
+"""A rejection message quotes a refused value only up to this many characters: enough to
+recognise it, and a 1 MB value does not make a 1 MB message (see ``dead_letter``)."""
+
 UUID_FIELDS: Final = ("session_id", "vehicle_id", "order_id")
 COORDINATE_FIELDS: Final = (
     "start_lat",
@@ -81,16 +85,17 @@ class SessionMessage(BaseModel):
         try:
             parsed = datetime.fromisoformat(value)
         except ValueError:
-            raise ValueError(f"timestamp {value!r} is not ISO-8601") from None
+            raise ValueError(f"timestamp {shown(value)} is not ISO-8601") from None
         if parsed.tzinfo is None or parsed.utcoffset() is None:
-            raise ValueError(f"timestamp {value!r} has no time zone; use 'Z' or an offset")
+            raise ValueError(f"timestamp {shown(value)} has no time zone; use 'Z' or an offset")
         try:
             utc = parsed.astimezone(UTC)
         except OverflowError:
-            raise ValueError(f"timestamp {value!r} is out of range in UTC") from None
+            raise ValueError(f"timestamp {shown(value)} is out of range in UTC") from None
         if not EARLIEST <= utc < LATEST:
             raise ValueError(
-                f"timestamp {value!r} is outside {EARLIEST.year}-01-01 .. {LATEST.year}-01-01 UTC"
+                f"timestamp {shown(value)} is outside"
+                f" {EARLIEST.year}-01-01 .. {LATEST.year}-01-01 UTC"
             )
         return utc.replace(microsecond=utc.microsecond // 1000 * 1000)
 
@@ -109,6 +114,18 @@ class SessionMessage(BaseModel):
     def timestamp_ms(self) -> int:
         """Milliseconds since the Unix epoch, UTC."""
         return _epoch_ms(self.timestamp)
+
+
+def shown(value: str) -> str:
+    """``value`` quoted for a message (``repr``) in at most :data:`ECHO_CHARS` characters plus
+    quotes; a longer value is cut (an escaped character such as ``\\x01`` counts as its four)
+    and followed by its length."""
+    prefix = value[:ECHO_CHARS]
+    while len(repr(prefix)) > ECHO_CHARS + 2:
+        prefix = prefix[: len(prefix) // 2]
+    if len(prefix) == len(value):
+        return repr(value)
+    return f"{prefix!r}... ({len(value):,} characters)"
 
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)

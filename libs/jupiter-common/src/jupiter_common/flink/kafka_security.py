@@ -1,7 +1,8 @@
 """Kafka client properties for TLS and SASL, shared by the source and the dead-letter sink.
 
 The Flink SQL Kafka connector shades the Kafka client, so JAAS login modules are named by their
-relocated class names.
+relocated class names. The driver's own checks at start-up use librdkafka (confluent-kafka),
+which takes the same settings under its own property names (:func:`librdkafka_properties`).
 """
 
 from __future__ import annotations
@@ -35,6 +36,21 @@ def kafka_client_properties(settings: Settings) -> dict[str, str]:
         properties["sasl.jaas.config"] = (
             f"{_LOGIN_MODULES[mechanism]} required username={username} password={password};"
         )
+    return properties
+
+
+def librdkafka_properties(settings: Settings) -> dict[str, str]:
+    """The same connection settings for a librdkafka client (confluent-kafka)."""
+    properties = {
+        "bootstrap.servers": settings.kafka_bootstrap,
+        "security.protocol": settings.kafka_security_protocol,
+    }
+    if settings.kafka_ssl_ca_location:
+        properties["ssl.ca.location"] = settings.kafka_ssl_ca_location
+    if settings.kafka_security_protocol.startswith("SASL"):
+        properties["sasl.mechanism"] = settings.kafka_sasl_mechanism
+        properties["sasl.username"] = settings.kafka_sasl_username
+        properties["sasl.password"] = settings.kafka_sasl_password.get_secret_value()
     return properties
 
 
