@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator, Sequence
-from typing import Any, cast
+from typing import Any, Final, cast
 
 import pytest
 from clickhouse_connect.driver.client import Client
@@ -198,13 +198,17 @@ def test_transient_database_error_is_retried(chdb_client: Client, database: str)
 
 
 def test_non_transient_database_error_is_not_retried(chdb_client: Client, database: str) -> None:
-    """A real UNKNOWN_TABLE (code 60): the events table was never created in this database."""
+    """A real UNKNOWN_TABLE (code 60): the events table is dropped after the writer started."""
     proxy = RecordingClient(chdb_client)
     slept: list[float] = []
+    ensure_table(chdb_client, SESSION_EVENTS, database)
     writer = ClickHouseWriter(as_client(proxy), SESSION_EVENTS, database, FAST, sleep=slept.append)
-    rows = [(*row[:5], "started", *row[5:]) for row in movement_rows(7)]
+    rows = [(*row[:5], "started", *row[5:]) for row in movement_rows(8)]
+    writer.write(rows[:1])
+    chdb_client.command(f"DROP TABLE {SESSION_EVENTS.qualified(database)}")
+    proxy.inserts.clear()
     with pytest.raises(ClickHouseWriteError) as info:
-        writer.write(rows)
+        writer.write(rows[1:])
     error = info.value
     assert (error.table, error.rows, error.attempts) == ("session_events", 7, 1)
     assert isinstance(error.__cause__, DatabaseError)
@@ -270,16 +274,18 @@ def test_retry_of_an_insert_that_landed_does_not_duplicate(
     assert stored_rows(chdb_client, database, final=False) == rows
 
 
-def test_dedup_token_alone_drops_a_repeated_batch(chdb_client: Client, database: str) -> None:
-    """Identical blocks are also dropped by ClickHouse's own block hash, so this repeat changes
-    a value but keeps the Kafka coordinates: only the token can recognise it."""
+def test_same_coordinates_with_other_content_are_not_dropped(
+    chdb_client: Client, database: str
+) -> None:
+    """A topic deleted and created again reuses offsets: records with the same coordinates but
+    other content are new records, not replays, and are written."""
     writer = ClickHouseWriter(chdb_client, TABLE, database, FAST)
     rows = movement_rows(10)
-    replay = [(*row[:5], row[5] + 1.0, *row[6:]) for row in rows]  # type: ignore[operator]
-    assert writer.dedup_token(replay) == writer.dedup_token(rows)
+    recreated = [(*row[:5], row[5] + 1.0, *row[6:]) for row in rows]  # type: ignore[operator]
+    assert writer.dedup_token(recreated) != writer.dedup_token(rows)
     writer.write(rows)
-    writer.write(replay)
-    assert stored_rows(chdb_client, database, final=False) == rows
+    ClickHouseWriter(chdb_client, TABLE, database, FAST).write(recreated)
+    assert sorted(stored_rows(chdb_client, database, final=False)) == sorted(rows + recreated)
 
 
 def test_a_different_batch_is_not_dropped(chdb_client: Client, database: str) -> None:
@@ -295,16 +301,24 @@ def _token(rows: Sequence[Row], table: TableSpec = TABLE) -> str:
     return ClickHouseWriter(cast(Client, None), table, "default", FAST).dedup_token(rows)
 
 
+_TEMPLATE: Final = movement_rows(1)[0]
+
+
 def _coords(*pairs: tuple[int, int]) -> list[Row]:
-    template = movement_rows(1)[0]
-    return [(*template[:-2], partition, offset) for partition, offset in pairs]
+    return [(*_TEMPLATE[:-2], partition, offset) for partition, offset in pairs]
 
 
-def test_dedup_token_is_equal_for_the_same_coordinates() -> None:
+def test_dedup_token_is_equal_for_the_same_rows() -> None:
     rows = _coords((0, 1), (0, 2), (3, 7))
     assert _token(rows) == _token(list(rows))
     assert _token(rows) == _token(_coords((0, 1), (0, 2), (3, 7)))
     assert _token(rows).startswith("session_movements:3:")
+
+
+def test_dedup_token_differs_for_other_content_at_the_same_coordinates() -> None:
+    rows = _coords((0, 1), (0, 2))
+    other = [rows[0], (*rows[1][:4], "arrived", *rows[1][5:])]
+    assert _token(rows) != _token(other)
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,10 @@ Design, for the queries users run (one session over time; one vehicle over a day
 - ``non_replicated_deduplication_window`` lets ClickHouse drop a retried insert whose batch was
   already written (the writer sends an ``insert_deduplication_token`` per batch).
 
-Each row carries the Kafka partition and offset it came from, for reconciliation.
+Each row carries the Kafka partition and offset it came from, for reconciliation and so that a
+restarted job can tell the rows it already inserted (:mod:`jupiter_common.landed`): a projection
+keeps the highest offset per partition readable from a few rows per part, and a ``minmax``
+index on the offset narrows the look-up of an offset range to the parts that hold it.
 """
 
 from __future__ import annotations
@@ -48,7 +51,8 @@ class TableSpec:
     order_by: tuple[str, ...]
     partition_by: str | None
     indexes: tuple[str, ...] = ()
-    settings: tuple[tuple[str, int], ...] = (("non_replicated_deduplication_window", 1000),)
+    projections: tuple[str, ...] = ()
+    settings: tuple[tuple[str, int | str], ...] = (("non_replicated_deduplication_window", 1000),)
     comment: str = ""
 
     def __post_init__(self) -> None:
@@ -74,6 +78,7 @@ class TableSpec:
             if c.default is not None:
                 lines[i] += f" {'MATERIALIZED' if c.materialized else 'DEFAULT'} {c.default}"
         lines += [f"    {index}" for index in self.indexes]
+        lines += [f"    {projection}" for projection in self.projections]
         parts = [
             f"CREATE TABLE IF NOT EXISTS {self.qualified(database)}\n(\n"
             + ",\n".join(lines)
@@ -84,10 +89,14 @@ class TableSpec:
             parts.append(f"PARTITION BY {self.partition_by}")
         parts.append(f"ORDER BY ({', '.join(quote_identifier(c) for c in self.order_by)})")
         if self.settings:
-            parts.append("SETTINGS " + ", ".join(f"{k} = {v}" for k, v in self.settings))
+            parts.append("SETTINGS " + ", ".join(f"{k} = {_setting(v)}" for k, v in self.settings))
         if self.comment:
             parts.append("COMMENT '" + self.comment.replace("'", "''") + "'")
         return "\n".join(parts)
+
+
+def _setting(value: int | str) -> str:
+    return str(value) if isinstance(value, int) else "'" + value.replace("'", "''") + "'"
 
 
 def quote_identifier(name: str) -> str:
@@ -108,6 +117,17 @@ _IDS: Final = (
     Column("order_id", "UUID"),
 )
 _SESSION_INDEX: Final = "INDEX session_idx session_id TYPE bloom_filter GRANULARITY 4"
+_OFFSET_INDEX: Final = "INDEX source_offset_idx source_offset TYPE minmax GRANULARITY 1"
+_SOURCE_PROJECTIONS: Final = (
+    "PROJECTION source_horizon"
+    " (SELECT source_partition, max(source_offset) GROUP BY source_partition)",
+)
+_SETTINGS: Final = (
+    ("non_replicated_deduplication_window", 1000),
+    # Merges that replace rows recompute the projection (ClickHouse refuses projections on a
+    # ReplacingMergeTree otherwise).
+    ("deduplicate_merge_projection_mode", "rebuild"),
+)
 
 SESSION_MOVEMENTS: Final = TableSpec(
     name="session_movements",
@@ -123,7 +143,9 @@ SESSION_MOVEMENTS: Final = TableSpec(
     engine="ReplacingMergeTree(source_offset)",
     order_by=("vehicle_id", "session_id", "timestamp"),
     partition_by="toYYYYMM(timestamp)",
-    indexes=(_SESSION_INDEX,),
+    indexes=(_SESSION_INDEX, _OFFSET_INDEX),
+    projections=_SOURCE_PROJECTIONS,
+    settings=_SETTINGS,
     comment="One row per GPS ping (messages with current_lat/current_lon)",
 )
 
@@ -141,7 +163,9 @@ SESSION_EVENTS: Final = TableSpec(
     engine="ReplacingMergeTree(source_offset)",
     order_by=("vehicle_id", "session_id", "timestamp", "status"),
     partition_by="toYYYYMM(timestamp)",
-    indexes=(_SESSION_INDEX,),
+    indexes=(_SESSION_INDEX, _OFFSET_INDEX),
+    projections=_SOURCE_PROJECTIONS,
+    settings=_SETTINGS,
     comment="One row per status change of a session",
 )
 
@@ -166,7 +190,9 @@ SESSIONS_BASE: Final = TableSpec(
     engine="ReplacingMergeTree(header_version)",
     order_by=("session_id",),
     partition_by=None,
-    indexes=("INDEX vehicle_idx vehicle_id TYPE bloom_filter GRANULARITY 4",),
+    indexes=("INDEX vehicle_idx vehicle_id TYPE bloom_filter GRANULARITY 4", _OFFSET_INDEX),
+    projections=_SOURCE_PROJECTIONS,
+    settings=_SETTINGS,
     comment="One immutable header per session, from its first started message",
 )
 

@@ -8,7 +8,9 @@ and restarts from its last checkpoint with the batch still in state.
 
 Each batch carries an ``insert_deduplication_token`` derived from the Kafka coordinates of its
 rows, so a retry of an insert that did land (a timeout after the server committed, say) is
-dropped by ClickHouse instead of written twice.
+dropped by ClickHouse instead of written twice. Rows that an earlier run of the job already
+inserted (replayed after a restart) are left out of the batch (:class:`LandedRows`), so a crash
+leaves no duplicate that a plain query sees.
 """
 
 from __future__ import annotations
@@ -18,17 +20,20 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, TypeVar
 
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import DatabaseError, OperationalError
 
 from jupiter_common.errors import ClickHouseWriteError
+from jupiter_common.landed import LandedRows, Row
 from jupiter_common.tables import TableSpec
 
 log = logging.getLogger(__name__)
 
-Row = tuple[object, ...]
+__all__ = ["ClickHouseWriter", "RetryPolicy", "Row", "is_transient"]
+
+_T = TypeVar("_T")
 
 # ClickHouse error codes worth retrying: the same insert can succeed a moment later.
 TRANSIENT_ERROR_CODES: Final = frozenset(
@@ -74,7 +79,11 @@ class RetryPolicy:
 
 
 class ClickHouseWriter:
-    """Writes batches of row tuples (in ``table.insert_columns`` order) to one table."""
+    """Writes batches of row tuples (in ``table.insert_columns`` order) to one table.
+
+    Create it when the job's writing task starts: it reads which rows the table already holds
+    (see :class:`LandedRows`) before it inserts anything.
+    """
 
     def __init__(
         self,
@@ -92,42 +101,61 @@ class ClickHouseWriter:
         self._sleep = sleep
         self._partition_at = table.column_index("source_partition")
         self._offset_at = table.column_index("source_offset")
+        self._landed = LandedRows(client, table, database)
         self.retries = 0
         """Retries made so far, over the writer's life (for metrics)."""
+        self.skipped = 0
+        """Rows left out because the table already held them, over the writer's life."""
 
-    def write(self, rows: Sequence[Row]) -> None:
-        """Insert ``rows`` as one columnar batch. Raises :class:`ClickHouseWriteError`."""
+    def write(self, batch: Sequence[Row]) -> None:
+        """Insert the rows of ``batch`` not yet in the table as one columnar batch.
+        Raises :class:`ClickHouseWriteError`."""
+        if not batch:
+            return
+        target = self._table.qualified(self._database)
+        rows = self._retrying(
+            f"checking which of {len(batch)} rows are already in {target}",
+            len(batch),
+            lambda: self._landed.not_landed(batch),
+        )
+        self.skipped += len(batch) - len(rows)
         if not rows:
             return
         columns = [list(column) for column in zip(*rows, strict=True)]
         settings = {"insert_deduplication_token": self.dedup_token(rows)}
+        self._retrying(
+            f"insert of {len(rows)} rows into {target}",
+            len(rows),
+            lambda: self._client.insert(
+                self._table.name,
+                columns,
+                column_names=self._table.insert_columns,
+                database=self._database,
+                column_oriented=True,
+                settings=settings,
+            ),
+        )
+
+    def _retrying(self, what: str, rows: int, call: Callable[[], _T]) -> _T:
+        """``call()``, retried on transient errors as the policy says."""
         attempt = 0
         while True:
             attempt += 1
             try:
-                self._client.insert(
-                    self._table.name,
-                    columns,
-                    column_names=self._table.insert_columns,
-                    database=self._database,
-                    column_oriented=True,
-                    settings=settings,
-                )
-                return
+                return call()
             except Exception as exc:
                 retry = attempt - 1
                 if not is_transient(exc) or retry >= self._retry.max_retries:
                     raise ClickHouseWriteError(
-                        f"insert of {len(rows)} rows into {self._table.qualified(self._database)}"
-                        f" failed after {attempt} attempt(s): {exc}",
+                        f"{what} failed after {attempt} attempt(s): {exc}",
                         table=self._table.name,
-                        rows=len(rows),
+                        rows=rows,
                         attempts=attempt,
                     ) from exc
                 delay = self._retry.delay_s(retry)
                 log.warning(
-                    "insert into %s failed (%s); retry %d/%d in %.2fs",
-                    self._table.name,
+                    "%s failed (%s); retry %d/%d in %.2fs",
+                    what,
                     exc,
                     attempt,
                     self._retry.max_retries,
@@ -137,11 +165,15 @@ class ClickHouseWriter:
                 self._sleep(delay)
 
     def dedup_token(self, rows: Sequence[Row]) -> str:
-        """A token naming exactly this set of source records (their Kafka coordinates)."""
+        """A token naming exactly these rows: their Kafka coordinates and their content.
+
+        The content counts too: a topic deleted and created again reuses coordinates, and its
+        records must not be taken for the ones already written under the same offsets.
+        """
         digest = hashlib.blake2b(digest_size=16)
         p, o = self._partition_at, self._offset_at
-        coordinates = sorted((int(row[p]), int(row[o])) for row in rows)  # type: ignore[call-overload]
-        digest.update(
-            ",".join(f"{partition}:{offset}" for partition, offset in coordinates).encode()
-        )
+        ordered = sorted(rows, key=lambda row: (int(row[p]), int(row[o])))  # type: ignore[call-overload]
+        for row in ordered:
+            digest.update(repr(row).encode())
+            digest.update(b"\n")
         return f"{self._table.name}:{len(rows)}:{digest.hexdigest()}"
