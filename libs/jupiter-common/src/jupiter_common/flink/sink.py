@@ -5,16 +5,20 @@ timer would lose its rows when the task dies between a checkpoint and the next f
 buffer *is* Flink keyed state (a ``ListState`` per writer subtask), so every checkpoint holds
 exactly the rows read but not yet inserted, next to the Kafka offsets that produced them:
 
-- a batch is inserted when it reaches ``SINK_BATCH_SIZE`` rows, when ``SINK_FLUSH_INTERVAL_MS``
-  has passed since its first row (a processing-time timer, itself checkpointed), and at the end
-  of a bounded input (an event-time timer at the end of time, fired by the final watermark);
+- a batch is inserted when it reaches ``SINK_BATCH_SIZE`` rows, when its oldest row has waited
+  ``SINK_FLUSH_INTERVAL_MS`` (processing time), and at the end of a bounded input (an
+  event-time timer at the end of time, fired by the final watermark);
+- the interval is checked by a processing-time timer that is never set more than
+  :data:`TICK_MS` ahead and is armed again by the first row after a start: a restored buffer is
+  written within the *current* interval, also on a quiet stream and also when the interval was
+  longer in the run that took the checkpoint;
 - the buffer is cleared only after ClickHouse acknowledged the insert;
-- after a failure, Flink restores the buffer and the offsets of the same checkpoint: rows
-  inserted after that checkpoint are inserted again, and the tables' ``ReplacingMergeTree``
-  keys (plus per-batch insert deduplication tokens) make the repeat invisible.
+- after a failure, Flink restores the buffer and the offsets of the same checkpoint; the rows
+  inserted after that checkpoint come again, and the writer leaves out those already in the
+  table (:mod:`jupiter_common.landed`).
 
-The result is at-least-once delivery into ClickHouse and exactly-once table contents by
-business key, for queries that read with ``FINAL``.
+The result is exactly-once table contents by Kafka record: a crash leaves neither a gap nor a
+duplicate, for plain queries too.
 """
 
 from __future__ import annotations
@@ -37,6 +41,9 @@ log = logging.getLogger(__name__)
 
 END_OF_INPUT: Final = (1 << 63) - 2
 """An event-time timer here fires only on the final watermark of a bounded input."""
+
+TICK_MS: Final = 1_000
+"""The furthest ahead a flush timer is set; each firing re-checks the buffer's age."""
 
 
 class ShardBySession(KeySelector):  # type: ignore[misc]
@@ -66,11 +73,16 @@ class ClickHouseSink(KeyedProcessFunction):  # type: ignore[misc]
         self._count = runtime_context.get_state(
             ValueStateDescriptor("buffered-count", Types.LONG())
         )
-        self._timer = runtime_context.get_state(ValueStateDescriptor("flush-timer", Types.LONG()))
+        self._oldest = runtime_context.get_state(
+            ValueStateDescriptor("oldest-row-at", Types.LONG())
+        )
+        self._tick = runtime_context.get_state(ValueStateDescriptor("flush-tick", Types.LONG()))
+        self._armed: set[int] = set()
         metrics = runtime_context.get_metrics_group().add_group("jupiter")
         self._rows_written = metrics.counter("rows_written")
         self._batches_written = metrics.counter("batches_written")
         self._insert_retries = metrics.counter("insert_retries")
+        self._rows_already_landed = metrics.counter("rows_already_landed")
         self._client = connect(self._settings)
         database = self._settings.clickhouse_database
         ensure_table(self._client, self._table, database)
@@ -86,38 +98,59 @@ class ClickHouseSink(KeyedProcessFunction):  # type: ignore[misc]
         self._rows.add(value)
         count = (self._count.value() or 0) + 1
         if count >= self._batch_size:
-            self._flush(ctx, count)
+            self._flush(count)
             return
         self._count.update(count)
+        timers = ctx.timer_service()
         if count == 1:
-            timers = ctx.timer_service()
-            deadline = timers.current_processing_time() + self._interval_ms
-            timers.register_processing_time_timer(deadline)
+            self._oldest.update(timers.current_processing_time())
             timers.register_event_time_timer(END_OF_INPUT)
-            self._timer.update(deadline)
+        if count == 1 or ctx.get_current_key() not in self._armed:
+            self._arm(ctx)
         yield from ()
 
     def on_timer(self, timestamp: int, ctx: KeyedProcessFunction.OnTimerContext) -> Iterator[Any]:
+        if self._tick.value() == timestamp:
+            self._tick.clear()
         count = self._count.value() or 0
-        if count:
-            self._flush(ctx, count)
+        if not count:
+            return
+        oldest = self._oldest.value() or 0
+        now = ctx.timer_service().current_processing_time()
+        if timestamp == END_OF_INPUT or now >= oldest + self._interval_ms:
+            self._flush(count)
+        else:
+            self._arm(ctx)
         yield from ()
 
-    def _flush(self, ctx: Any, count: int) -> None:
+    def _arm(self, ctx: Any) -> None:
+        """Make sure a processing-time timer fires by the time the oldest row is due, and at
+        most :data:`TICK_MS` from now."""
+        timers = ctx.timer_service()
+        now = timers.current_processing_time()
+        due = (self._oldest.value() or now) + self._interval_ms
+        tick = min(due, now + TICK_MS)
+        current = self._tick.value()
+        self._armed.add(ctx.get_current_key())
+        if current is not None and now < current <= tick:
+            return
+        timers.register_processing_time_timer(tick)
+        self._tick.update(tick)
+
+    def _flush(self, count: int) -> None:
         rows = list(self._rows.get())
-        retries_before = self._writer.retries
+        retries_before, skipped_before = self._writer.retries, self._writer.skipped
         try:
             self._writer.write(rows)
         finally:
             self._insert_retries.inc(self._writer.retries - retries_before)
-        self._rows_written.inc(len(rows))
+        skipped = self._writer.skipped - skipped_before
+        self._rows_already_landed.inc(skipped)
+        self._rows_written.inc(len(rows) - skipped)
         self._batches_written.inc()
         self._rows.clear()
         self._count.clear()
-        deadline = self._timer.value()
-        if deadline is not None:
-            ctx.timer_service().delete_processing_time_timer(deadline)
-            self._timer.clear()
+        self._oldest.clear()
         log.debug("wrote %d rows to %s (count %d)", len(rows), self._table.name, count)
 
 
