@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from py4j.protocol import Py4JJavaError
 from pyflink.common import JobClient, Types
 from pyflink.datastream import DataStream, KeyedStream, StreamExecutionEnvironment
 from pyflink.java_gateway import get_gateway
@@ -138,7 +139,9 @@ def run_until_stopped(env: StreamExecutionEnvironment, settings: Settings) -> No
 
     SIGTERM or SIGINT (Ctrl-C, ``docker stop``) stops the job *with a savepoint*, so the rows
     still buffered in the sink and the Kafka offsets are kept together; the next start resumes
-    from it (see :mod:`jupiter_common.flink.restore`).
+    from it (see :mod:`jupiter_common.flink.restore`). A job that cannot take a savepoint (it is
+    restarting after a failure, say ClickHouse is down) is cancelled instead: its retained
+    checkpoints hold the same pair, and the next start resumes from the newest one.
     """
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -150,9 +153,30 @@ def run_until_stopped(env: StreamExecutionEnvironment, settings: Settings) -> No
             client.get_job_execution_result().result()
             return
     log.info("stopping %s with a savepoint", settings.job_name)
-    path = stop_with_savepoint(client, settings.savepoint_dir or None)
+    try:
+        path = stop_with_savepoint(client, settings.savepoint_dir or None)
+    except Py4JJavaError as exc:
+        reason = _root_cause(exc)
+        log.warning("no savepoint (%s); cancelling %s", reason, settings.job_name)
+        client.cancel().result()
+        resume = restore_point(settings)
+        print(
+            f"stopped without a savepoint ({reason}); the next start resumes from"
+            f" {resume or 'the consumer group offsets'}",
+            flush=True,
+        )
+        return
     log.info("stopped with savepoint %s", path)
     print(f"savepoint: {path}", flush=True)
+
+
+def _root_cause(exc: Py4JJavaError) -> str:
+    """The innermost Java exception's class and message, on one line."""
+    cause = exc.java_exception
+    while cause.getCause() is not None and cause.getCause() != cause:
+        cause = cause.getCause()
+    text = str(cause.toString()).splitlines()
+    return text[0] if text else "unknown error"
 
 
 def stop_with_savepoint(client: JobClient, directory: str | None) -> str:
