@@ -126,9 +126,18 @@ def test_write_makes_one_insert_and_lands_every_row(chdb_client: Client, databas
     assert call["column_oriented"] is True
     assert tuple(call["column_names"]) == TABLE.insert_columns
     assert call["database"] == database
-    assert call["settings"] == {"insert_deduplication_token": writer.dedup_token(rows)}
+    assert call["settings"]["insert_deduplication_token"] == writer.dedup_token(rows)
     assert stored_rows(chdb_client, database) == rows
     assert writer.retries == 0
+
+
+def test_a_batch_spanning_more_than_100_months_lands(chdb_client: Client, database: str) -> None:
+    """ClickHouse refuses an insert block touching over 100 partitions by default; a backfill
+    batch would then fail after every restart."""
+    month_ms = 31 * 24 * 3600 * 1000
+    rows = [(*row[:3], T0_MS - i * month_ms, *row[4:]) for i, row in enumerate(movement_rows(150))]
+    ClickHouseWriter(chdb_client, TABLE, database, FAST, sleep=_no_sleep).write(rows)
+    assert count(chdb_client, database) == 150
 
 
 def test_ingested_at_is_filled_by_clickhouse(chdb_client: Client, database: str) -> None:

@@ -122,7 +122,11 @@ class ClickHouseWriter:
         if not rows:
             return
         columns = [list(column) for column in zip(*rows, strict=True)]
-        settings = {"insert_deduplication_token": self.dedup_token(rows)}
+        settings = {
+            "insert_deduplication_token": self.dedup_token(rows),
+            # A batch spanning more than 100 months (a backfill) is written, not refused.
+            "throw_on_max_partitions_per_insert_block": 0,
+        }
         self._retrying(
             f"insert of {len(rows)} rows into {target}",
             len(rows),

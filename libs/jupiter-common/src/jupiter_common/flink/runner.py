@@ -111,6 +111,7 @@ def run_job(spec: JobSpec, argv: Sequence[str] | None = None) -> int:
     try:
         restore = restore_point(settings)
         env, t_env = create_environment(settings, restore)
+        _keep_log_level(settings)
         spec.build(Pipeline(settings, env, t_env))
         started = time.monotonic()
         if settings.bounded:
@@ -126,6 +127,13 @@ def run_job(spec: JobSpec, argv: Sequence[str] | None = None) -> int:
         return 1
     log.info("%s finished in %.1f s", settings.job_name, time.monotonic() - started)
     return 0
+
+
+def _keep_log_level(settings: Settings) -> None:
+    """PyFlink sets the root logger to WARNING when it creates the environment; Jupiter's own
+    loggers keep the level the settings ask for."""
+    for name in ("jupiter", "jupiter_common"):
+        logging.getLogger(name).setLevel(settings.log_level)
 
 
 def submitted_to_cluster(env: StreamExecutionEnvironment) -> bool:
