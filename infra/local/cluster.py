@@ -36,7 +36,8 @@ from typing import Any
 
 import pyflink
 
-from jupiter_common.settings import Settings, load_settings
+from jupiter_common.flink.environment import SILENCE_ENVIRONMENT_DUMP
+from jupiter_common.settings import Settings, drop_secret_variables, load_settings
 
 REPO = Path(__file__).resolve().parents[2]
 PYFLINK_HOME = Path(pyflink.__file__).resolve().parent
@@ -81,6 +82,14 @@ class Cluster:
             FLINK_HOME=str(PYFLINK_HOME),
             FLINK_LIB_DIR=str(self.lib_dir),
         )
+        return env
+
+    def daemon_env(self) -> dict[str, str]:
+        """The environment of the JobManager and TaskManager: without secrets, which only a
+        job's driver needs. A TaskManager's Python workers inherit its environment, and Flink's
+        Python runner logs it whole."""
+        env = self.script_env()
+        drop_secret_variables(env)
         return env
 
 
@@ -164,14 +173,21 @@ def start(cluster: Cluster, slots: int, clickhouse: bool = True) -> None:
     cluster.conf_dir.mkdir(parents=True, exist_ok=True)
     cluster.log_dir.mkdir(parents=True, exist_ok=True)
     for name in ("log4j.properties", "log4j-cli.properties", "log4j-console.properties"):
-        shutil.copy(PYFLINK_HOME / "conf" / name, cluster.conf_dir / name)
+        (cluster.conf_dir / name).write_text(log4j_properties(name))
     (cluster.conf_dir / "config.yaml").write_text(_config_yaml(cluster, slots))
     _link_lib(cluster)
     (cluster.conf_dir / "workers").write_text("localhost\n")
     (cluster.conf_dir / "masters").write_text(f"localhost:{cluster.rest_port}\n")
-    _run([str(PYFLINK_HOME / "bin" / "start-cluster.sh")], cluster.script_env())
+    _run([str(PYFLINK_HOME / "bin" / "start-cluster.sh")], cluster.daemon_env())
     _wait(lambda: _answers(cluster), 120, f"the cluster at {cluster.rest}")
     print(f"cluster running at {cluster.rest} with {slots} slots; logs in {cluster.log_dir}")
+
+
+def log4j_properties(name: str) -> str:
+    """PyFlink's log configuration ``name``, without Beam's dump of the Python workers' whole
+    environment (see jupiter_common.flink.environment)."""
+    text = (PYFLINK_HOME / "conf" / name).read_text()
+    return f"{text.rstrip()}\n\n{SILENCE_ENVIRONMENT_DUMP}"
 
 
 def _link_lib(cluster: Cluster) -> None:
@@ -191,7 +207,7 @@ def _link_lib(cluster: Cluster) -> None:
 
 
 def stop(cluster: Cluster) -> None:
-    _run([str(PYFLINK_HOME / "bin" / "stop-cluster.sh")], cluster.script_env())
+    _run([str(PYFLINK_HOME / "bin" / "stop-cluster.sh")], cluster.daemon_env())
     _stop_clickhouse(cluster)
     print("cluster stopped")
 

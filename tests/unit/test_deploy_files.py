@@ -28,7 +28,15 @@ import jsonschema
 import pytest
 import yaml
 
-from jupiter_common.settings import JOB_NAMES, Settings, load_settings
+from jupiter_common.flink.environment import SILENCE_ENVIRONMENT_DUMP
+from jupiter_common.settings import (
+    JOB_NAMES,
+    SECRET_FILE_SUFFIX,
+    SECRET_VARIABLES,
+    Settings,
+    load_settings,
+    secret_file_variable_names,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 IMAGES = REPO / "infra" / "images"
@@ -54,6 +62,17 @@ NON_JUPITER_VARIABLES: dict[str, str] = {
 
 # Compose interpolation when checking: defaults everywhere, plus the required variables.
 COMPOSE_TEST_ENV = {"CLICKHOUSE_PASSWORD": "test-only-password"}
+
+# Secrets reach the job containers as files only: Flink's Python runner logs the whole environment
+# of its Python workers (and so of the TaskManager), so no container of a job gets a secret as an
+# environment variable. Where the files are:
+K8S_SECRETS_MOUNT = "/etc/jupiter/secrets"
+COMPOSE_SECRETS_MOUNT = "/run/secrets"
+# Containers that are given a secret as an environment variable all the same, with the reason.
+PLAIN_SECRET_EXCEPTIONS: dict[str, str] = {
+    "services.yaml:clickhouse": "the ClickHouse server image reads the password it sets up for the"
+    " jobs' user from CLICKHOUSE_PASSWORD only; it is no Flink process and logs no environment",
+}
 
 SERVICE_KEYS_REQUIRED = {"image", "networks", "restart"}
 HEALTHCHECK_KEYS = {
@@ -110,7 +129,7 @@ def pinned_flink_version() -> str:
 
 
 def known_variables() -> frozenset[str]:
-    return Settings.variable_names()
+    return Settings.variable_names() | secret_file_variable_names()
 
 
 def unknown_variables(names: Iterable[str]) -> list[str]:
@@ -324,14 +343,52 @@ def dockerfile_variables(text: str) -> set[str]:
 
 
 def k8s_variables(text: str) -> set[str]:
+    """The variables a manifest sets: the ConfigMap's keys (every job container loads it) and
+    the containers' own env. The Secret's keys are file names, not variables."""
     names: set[str] = set()
     for doc in load_yaml_docs(text):
-        if doc.get("kind") in ("ConfigMap", "Secret"):
+        if doc.get("kind") == "ConfigMap":
             names.update(doc.get("data") or {})
-            names.update(doc.get("stringData") or {})
         for container in k8s_containers(doc.get("spec", {})):
             names.update(item["name"] for item in container.get("env") or [])
     return names
+
+
+def plain_secrets_in_compose(text: str, label: str) -> list[str]:
+    """``file:service: VARIABLE`` for every secret a compose file gives a service as an
+    environment variable."""
+    doc = yaml.safe_load(text)
+    return [
+        f"{label}:{name}: {variable}"
+        for name, service in doc["services"].items()
+        for variable in environment_of(service)
+        if variable in SECRET_VARIABLES and f"{label}:{name}" not in PLAIN_SECRET_EXCEPTIONS
+    ]
+
+
+def plain_secrets_in_k8s(text: str, label: str) -> list[str]:
+    """Every way a manifest could put a secret into a container's environment: a ConfigMap key
+    named like a secret, ``envFrom`` a Secret, ``env`` from a Secret key or named like a secret."""
+    found: list[str] = []
+    for doc in load_yaml_docs(text):
+        if doc.get("kind") == "ConfigMap":
+            found += [
+                f"{label}: ConfigMap {k}" for k in doc.get("data") or {} if k in SECRET_VARIABLES
+            ]
+        for container in k8s_containers(doc.get("spec", {})):
+            for source in container.get("envFrom") or []:
+                if "secretRef" in source:
+                    found.append(f"{label}: envFrom {source['secretRef']}")
+            for item in container.get("env") or []:
+                if item["name"] in SECRET_VARIABLES or "secretKeyRef" in (
+                    item.get("valueFrom") or {}
+                ):
+                    found.append(f"{label}: env {item['name']}")
+    return found
+
+
+def plain_secrets_in_dockerfile(text: str, label: str) -> list[str]:
+    return [f"{label}: ENV {name}" for name in dockerfile_env(text) if name in SECRET_VARIABLES]
 
 
 def all_job_container_variables() -> dict[str, set[str]]:
@@ -551,6 +608,138 @@ def test_the_variable_check_catches_a_typo(
     assert unknown_variables(collect(text)) == []
     doctored = text.replace(original, typo, 1)
     assert unknown_variables(collect(doctored)) == [typo.strip(" -:=").removeprefix("name: ")]
+
+
+# --------------------------------------------------------------------------------------------
+# No secret is an environment variable of a job container
+# --------------------------------------------------------------------------------------------
+
+
+def plain_secrets_everywhere() -> list[str]:
+    found: list[str] = []
+    for path in compose_files():
+        found += plain_secrets_in_compose(read(path), path.name)
+    for path in sorted(K8S.glob("*.yaml")):
+        found += plain_secrets_in_k8s(read(path), path.name)
+    for path in sorted(IMAGES.glob("Dockerfile.*")):
+        if path.suffix != ".dockerignore":
+            found += plain_secrets_in_dockerfile(read(path), path.name)
+    return found
+
+
+def test_no_secret_is_given_as_an_environment_variable() -> None:
+    assert {"CLICKHOUSE_PASSWORD", "KAFKA_SASL_PASSWORD"} == SECRET_VARIABLES
+    assert plain_secrets_everywhere() == []
+    # The one exception is real and still needed (the ClickHouse server's own setup).
+    services = yaml.safe_load(read(COMPOSE / "services.yaml"))["services"]
+    for where in PLAIN_SECRET_EXCEPTIONS:
+        _, service = where.split(":")
+        assert SECRET_VARIABLES & environment_of(services[service]).keys(), where
+        assert len(PLAIN_SECRET_EXCEPTIONS[where]) > 20
+
+
+@pytest.mark.parametrize(
+    ("path", "check", "original", "doctored"),
+    [
+        (
+            compose_job_file("movements"),
+            plain_secrets_in_compose,
+            "      CLICKHOUSE_PASSWORD_FILE: /run/secrets/clickhouse_password\n",
+            "      CLICKHOUSE_PASSWORD: ${CLICKHOUSE_PASSWORD:-}\n",
+        ),
+        (
+            compose_job_file("movements"),
+            plain_secrets_in_compose,
+            "      JUPITER_TASKMANAGERS: ",
+            "      KAFKA_SASL_PASSWORD: x\n      JUPITER_TASKMANAGERS: ",
+        ),
+        (
+            K8S / "config.yaml",
+            plain_secrets_in_k8s,
+            "  LOG_LEVEL: INFO\n",
+            "  LOG_LEVEL: INFO\n  KAFKA_SASL_PASSWORD: x\n",
+        ),
+        (
+            k8s_job_file("movements"),
+            plain_secrets_in_k8s,
+            "                name: jupiter-config\n",
+            "                name: jupiter-config\n            - secretRef:\n"
+            "                name: jupiter-secrets\n",
+        ),
+        (
+            k8s_job_file("movements"),
+            plain_secrets_in_k8s,
+            '              value: "2"\n',
+            '              value: "2"\n            - name: CH_PW\n              valueFrom:\n'
+            "                secretKeyRef: {name: jupiter-secrets, key: CLICKHOUSE_PASSWORD}\n",
+        ),
+        (
+            IMAGES / "Dockerfile.base",
+            plain_secrets_in_dockerfile,
+            "    LOG_LEVEL=INFO \\\n",
+            "    LOG_LEVEL=INFO \\\n    CLICKHOUSE_PASSWORD=x \\\n",
+        ),
+    ],
+    ids=["compose", "compose-taskmanager", "configmap", "envfrom-secret", "secret-key", "image"],
+)
+def test_the_secret_check_catches_a_secret_variable(
+    path: Path, check: Callable[[str, str], list[str]], original: str, doctored: str
+) -> None:
+    text = read(path)
+    assert text.count(original) == 1
+    assert check(text, path.name) == []
+    assert len(check(text.replace(original, doctored), path.name)) == 1
+
+
+def test_the_secret_is_mounted_as_files_on_the_jobmanager_only() -> None:
+    config = config_map()
+    files = {k: v for k, v in config.items() if k in secret_file_variable_names()}
+    assert files, "the ConfigMap says where the secret files are"
+    assert {str(Path(path).parent) for path in files.values()} == {K8S_SECRETS_MOUNT}
+    for job in JOB_NAMES:
+        spec = flink_deployment(job)["spec"]
+        common = spec["podTemplate"]["spec"]
+        jm = spec["jobManager"]["podTemplate"]["spec"]
+        assert "podTemplate" not in spec["taskManager"]
+        # Nothing of the Secret in the pod template both pods get.
+        assert "jupiter-secrets" not in json.dumps(common)
+        assert "jupiter-secrets" not in json.dumps(spec["taskManager"])
+        # The JobManager's template repeats the common entries first, in the same order, so the
+        # operator's merge (by position by default, by name when configured) gives one result.
+        (jm_container,) = jm["containers"]
+        (container,) = common["containers"]
+        assert jm_container["name"] == container["name"] == "flink-main-container"
+        mounts, volumes = jm_container["volumeMounts"], jm["volumes"]
+        assert mounts[: len(container["volumeMounts"])] == container["volumeMounts"]
+        assert volumes[: len(common["volumes"])] == common["volumes"]
+        secret_mounts = mounts[len(container["volumeMounts"]) :]
+        secret_volumes = volumes[len(common["volumes"]) :]
+        assert secret_mounts == [
+            {"name": "secrets", "mountPath": K8S_SECRETS_MOUNT, "readOnly": True}
+        ]
+        assert secret_volumes == [
+            {"name": "secrets", "secret": {"secretName": "jupiter-secrets", "defaultMode": 0o440}}
+        ]
+        assert set(jm_container) == {"name", "volumeMounts"}, "env and envFrom stay common"
+    # Compose: the secret is a file of the JobManager, where CLICKHOUSE_PASSWORD_FILE points.
+    for job in JOB_NAMES:
+        doc = load_yaml(compose_job_file(job))
+        for name, service in doc["services"].items():
+            env = environment_of(service)
+            given = service.get("secrets", [])
+            assert given == (["clickhouse_password"] if name.endswith("jobmanager") else []), name
+            assert {env[k] for k in env if k in secret_file_variable_names()} == {
+                f"{COMPOSE_SECRETS_MOUNT}/{secret}" for secret in given
+            }
+
+
+def test_the_image_silences_the_environment_dump_in_every_log_configuration() -> None:
+    text = read(IMAGES / "Dockerfile.base")
+    (run,) = [r for r in run_instructions(text) if "log4j" in r]
+    assert "for conf in /opt/flink/conf/log4j*.properties" in run
+    for line in SILENCE_ENVIRONMENT_DUMP.splitlines():
+        assert f"'{line}'" in run
+    assert '>> "$conf"' in run
 
 
 # --------------------------------------------------------------------------------------------
@@ -792,7 +981,7 @@ def test_services_file_creates_the_shared_network_and_services() -> None:
 
 
 @pytest.mark.parametrize("job", JOB_NAMES)
-def test_compose_job_file_is_an_application_cluster_of_one_job(job: str) -> None:
+def test_compose_job_file_is_an_application_cluster_of_one_job(job: str, tmp_path: Path) -> None:
     doc = interpolate_tree(load_yaml(compose_job_file(job)), COMPOSE_TEST_ENV)
     prefix = job.upper()
     assert doc["name"] == f"jupiter-{job}"
@@ -815,7 +1004,16 @@ def test_compose_job_file_is_an_application_cluster_of_one_job(job: str) -> None
     assert raw_tm["JUPITER_TASKMANAGERS"] == f"${{{prefix}_TASKMANAGERS:-1}}"
     assert raw_jm["SINK_PARALLELISM"] == raw_tm["SINK_PARALLELISM"]
     assert raw[tm_name]["deploy"]["replicas"] == f"${{{prefix}_TASKMANAGERS:-1}}"
-    assert raw_jm["CLICKHOUSE_PASSWORD"].startswith("${CLICKHOUSE_PASSWORD"), "never a literal"
+    # The password: from CLICKHOUSE_PASSWORD (environment or .env) into a secret, a file in the
+    # JobManager only, never an environment variable of a job container.
+    assert "CLICKHOUSE_PASSWORD" not in raw_jm and "CLICKHOUSE_PASSWORD" not in raw_tm
+    password_file = f"{COMPOSE_SECRETS_MOUNT}/clickhouse_password"
+    assert raw_jm["CLICKHOUSE_PASSWORD_FILE"] == password_file
+    assert raw[jm_name]["secrets"] == ["clickhouse_password"]
+    assert "secrets" not in raw[tm_name]
+    assert load_yaml(compose_job_file(job))["secrets"] == {
+        "clickhouse_password": {"environment": "CLICKHOUSE_PASSWORD"}
+    }
     jm_properties = flink_properties(raw_jm["FLINK_PROPERTIES"])
     assert jm_properties["parallelism.default"] == f"${{{prefix}_PARALLELISM:-1}}"
 
@@ -836,7 +1034,11 @@ def test_compose_job_file_is_an_application_cluster_of_one_job(job: str) -> None
     assert "localhost:8081" in " ".join(jm["healthcheck"]["test"])
     assert tm["depends_on"] == {jm_name: {"condition": "service_started"}}
 
-    # The JobManager's environment is a valid configuration of this job.
+    # The JobManager's environment is a valid configuration of this job, with the secret file
+    # Compose makes from CLICKHOUSE_PASSWORD.
+    secret = tmp_path / "clickhouse_password"
+    secret.write_text(COMPOSE_TEST_ENV["CLICKHOUSE_PASSWORD"])
+    jm_env["CLICKHOUSE_PASSWORD_FILE"] = str(secret)
     settings = load_settings(
         job, environ={k: v for k, v in jm_env.items() if k != "FLINK_PROPERTIES"}
     )
@@ -1098,7 +1300,7 @@ def test_flink_deployment(job: str) -> None:
 
     conf = spec["flinkConfiguration"]
     assert all(isinstance(value, str) for value in conf.values()), "values are strings"
-    settings = load_settings(job, environ=config_map())
+    settings = load_settings(job, environ=without_secret_files(config_map()))
     assert conf["execution.checkpointing.dir"] == settings.checkpoint_root
     assert conf["execution.checkpointing.savepoint-dir"] == f"{settings.checkpoint_root}/savepoints"
     assert conf["state.backend.type"] == "hashmap"
@@ -1109,10 +1311,7 @@ def test_flink_deployment(job: str) -> None:
     containers = list(k8s_containers(spec["podTemplate"]))
     assert [c["name"] for c in containers] == ["flink-main-container"]
     container = containers[0]
-    assert container["envFrom"] == [
-        {"configMapRef": {"name": "jupiter-config"}},
-        {"secretRef": {"name": "jupiter-secrets"}},
-    ]
+    assert container["envFrom"] == [{"configMapRef": {"name": "jupiter-config"}}]
     env = {item["name"]: item["value"] for item in container["env"]}
     assert env == {"FLINK_PARALLELISM": str(job_spec["parallelism"])}
     assert container["volumeMounts"] == [{"name": "checkpoints", "mountPath": CHECKPOINT_MOUNT}]
@@ -1126,19 +1325,38 @@ def test_flink_deployment(job: str) -> None:
     assert pvcs[0]["spec"]["accessModes"] == ["ReadWriteMany"]
 
 
-def test_config_map_and_secret() -> None:
+def without_secret_files(env: Mapping[str, str]) -> dict[str, str]:
+    """``env`` without the ``*_FILE`` variables, whose files exist in the pods only."""
+    return {k: v for k, v in env.items() if k not in secret_file_variable_names()}
+
+
+def test_config_map_and_secret(tmp_path: Path) -> None:
     data = config_map()
     assert all(isinstance(value, str) for value in data.values())
     # The operator restores the job (upgradeMode savepoint, HA): the job must not pick its own.
     assert data["FLINK_RESUME"] == "none"
     assert "FLINK_RESTORE_PATH" not in data
     assert data["FLINK_CHECKPOINT_DIR"] == CHECKPOINT_DIR
-    for job in JOB_NAMES:
-        load_settings(job, environ=data)  # valid values
     secrets = [d for d in load_yaml_docs(read(K8S / "config.yaml")) if d["kind"] == "Secret"]
     assert [s["metadata"]["name"] for s in secrets] == ["jupiter-secrets"]
     assert secrets[0]["stringData"] == {"CLICKHOUSE_PASSWORD": "CHANGE_ME"}, "a placeholder only"
     assert "data" not in secrets[0]
+    # Each key of the Secret is a file of the mount, read through <KEY>_FILE.
+    files = {k: v for k, v in data.items() if k in secret_file_variable_names()}
+    assert files == {
+        f"{key}{SECRET_FILE_SUFFIX}": f"{K8S_SECRETS_MOUNT}/{key}"
+        for key in secrets[0]["stringData"]
+    }
+    # Valid values; the job reads the password from the file the Secret becomes.
+    pod = tmp_path / K8S_SECRETS_MOUNT.lstrip("/")
+    pod.mkdir(parents=True)
+    for key, value in secrets[0]["stringData"].items():
+        (pod / key).write_text(value)
+    mounted = {k: str(tmp_path) + v if k in files else v for k, v in data.items()}
+    for job in JOB_NAMES:
+        assert load_settings(job, environ=mounted).clickhouse_password.get_secret_value() == (
+            "CHANGE_ME"
+        )
 
 
 def test_kustomization_lists_every_manifest() -> None:

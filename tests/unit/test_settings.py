@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Literal, get_origin
 
@@ -9,7 +12,14 @@ import pytest
 from pydantic.fields import FieldInfo
 
 from jupiter_common.errors import SettingsError
-from jupiter_common.settings import JOB_NAMES, Settings, load_settings
+from jupiter_common.settings import (
+    JOB_NAMES,
+    SECRET_VARIABLES,
+    Settings,
+    drop_secret_variables,
+    load_settings,
+    secret_file_variable_names,
+)
 
 SECRET = "pa55-W0rd-never-shown"
 
@@ -387,3 +397,174 @@ def test_sasl_needs_credentials_and_never_shows_the_password() -> None:
     )
     assert settings.redacted()["KAFKA_SASL_PASSWORD"] == "***"
     assert "hunter2" not in repr(settings) and "hunter2" not in str(settings.redacted())
+
+
+# --------------------------------------------------------------------------------------------
+# Secrets from files: <NAME>_FILE
+# --------------------------------------------------------------------------------------------
+
+SECRET_FIELD = {
+    "CLICKHOUSE_PASSWORD": "clickhouse_password",
+    "KAFKA_SASL_PASSWORD": "kafka_sasl_password",
+}
+
+
+def test_the_secret_variables_and_their_file_variables() -> None:
+    assert set(SECRET_FIELD) == SECRET_VARIABLES
+    assert secret_file_variable_names() == {"CLICKHOUSE_PASSWORD_FILE", "KAFKA_SASL_PASSWORD_FILE"}
+    assert not secret_file_variable_names() & Settings.variable_names()
+
+
+@pytest.mark.parametrize("variable", sorted(SECRET_FIELD))
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (SECRET, SECRET),
+        (SECRET + "\n", SECRET),  # `echo secret > file`
+        (SECRET + "\r\n", SECRET),
+        (SECRET + "\n\n", SECRET + "\n"),  # one line break only
+        (" " + SECRET + " ", " " + SECRET + " "),  # blanks are the secret's
+        ("pässwörd", "pässwörd"),
+    ],
+    ids=["plain", "newline", "crlf", "two-newlines", "blanks", "utf8"],
+)
+def test_a_secret_is_read_from_its_file(
+    tmp_path: Path, variable: str, content: str, expected: str
+) -> None:
+    path = tmp_path / "secret"
+    path.write_bytes(content.encode())
+    settings = load_settings("movements", {f"{variable}_FILE": str(path)})
+    assert getattr(settings, SECRET_FIELD[variable]).get_secret_value() == expected
+    assert settings.redacted()[variable] == "***"
+    assert SECRET not in repr(settings) and SECRET not in str(settings.redacted())
+
+
+def test_a_secret_file_path_expands_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "pw").write_text(SECRET)
+    settings = load_settings("base", {"CLICKHOUSE_PASSWORD_FILE": "~/pw"})
+    assert settings.clickhouse_password.get_secret_value() == SECRET
+
+
+def test_secret_files_give_sasl_its_credentials(tmp_path: Path) -> None:
+    (tmp_path / "sasl").write_text(SECRET + "\n")
+    settings = load_settings(
+        "events",
+        {
+            "KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+            "KAFKA_SASL_USERNAME": "jupiter",
+            "KAFKA_SASL_PASSWORD_FILE": str(tmp_path / "sasl"),
+        },
+    )
+    assert settings.kafka_sasl_password.get_secret_value() == SECRET
+
+
+@pytest.mark.parametrize("variable", sorted(SECRET_FIELD))
+def test_an_empty_secret_file_or_file_variable_counts_as_unset(
+    tmp_path: Path, variable: str
+) -> None:
+    (tmp_path / "empty").write_text("")
+    for environ in ({f"{variable}_FILE": str(tmp_path / "empty")}, {f"{variable}_FILE": ""}):
+        settings = load_settings("base", environ)
+        assert getattr(settings, SECRET_FIELD[variable]).get_secret_value() == ""
+    settings = load_settings("base", {variable: SECRET, f"{variable}_FILE": ""})
+    assert getattr(settings, SECRET_FIELD[variable]).get_secret_value() == SECRET
+
+
+def _unreadable(tmp_path: Path, case: str) -> Path:
+    path = tmp_path / case
+    if case == "missing":
+        return path
+    if case == "directory":
+        path.mkdir()
+    elif case == "not-utf8":
+        path.write_bytes(SECRET.encode() + b"\xff\xfe")
+    elif case == "too-large":
+        path.write_bytes(SECRET.encode() * 10_000)
+    elif case == "no-permission":
+        path.write_text(SECRET)
+        path.chmod(0)
+    return path
+
+
+@pytest.mark.parametrize("variable", sorted(SECRET_FIELD))
+@pytest.mark.parametrize(
+    ("case", "reason"),
+    [
+        ("missing", "No such file or directory"),
+        ("directory", "Is a directory"),
+        ("not-utf8", "not UTF-8 text"),
+        ("too-large", "larger than 65536 bytes"),
+        ("no-permission", "Permission denied"),
+    ],
+)
+def test_an_unreadable_secret_file_is_named_and_its_content_never_shown(
+    tmp_path: Path, variable: str, case: str, reason: str
+) -> None:
+    path = _unreadable(tmp_path, case)
+    if case == "no-permission" and os.access(path, os.R_OK):
+        pytest.skip("running as a user who reads any file (root)")
+    text = settings_error({f"{variable}_FILE": str(path)})
+    lines = text.splitlines()[1:]
+    assert len(lines) == 1
+    assert lines[0].strip() == f"{variable}_FILE={str(path)!r}: cannot read the secret: {reason}"
+    assert SECRET not in text
+
+
+@pytest.mark.parametrize("variable", sorted(SECRET_FIELD))
+def test_a_secret_given_both_ways_is_refused(tmp_path: Path, variable: str) -> None:
+    (tmp_path / "pw").write_text("from-the-file")
+    text = settings_error({variable: SECRET, f"{variable}_FILE": str(tmp_path / "pw")})
+    assert f"{variable} and {variable}_FILE are both set: set only one of them" in text
+    assert SECRET not in text and "from-the-file" not in text
+
+
+def test_secret_file_errors_are_reported_with_the_other_invalid_variables(tmp_path: Path) -> None:
+    text = settings_error(
+        {
+            "CLICKHOUSE_PASSWORD_FILE": str(tmp_path / "missing"),
+            "KAFKA_SASL_PASSWORD": SECRET,
+            "KAFKA_SASL_PASSWORD_FILE": str(tmp_path / "missing-too"),
+            "CLICKHOUSE_PORT": "http",
+        }
+    )
+    lines = [line.strip() for line in text.splitlines()[1:]]
+    assert len(lines) == 3
+    assert lines[0].startswith("CLICKHOUSE_PASSWORD_FILE=")
+    assert lines[1].startswith("KAFKA_SASL_PASSWORD and KAFKA_SASL_PASSWORD_FILE are both set")
+    assert lines[2].startswith("CLICKHOUSE_PORT='http'")
+    assert SECRET not in text
+
+
+def test_drop_secret_variables_removes_the_secrets_only(tmp_path: Path) -> None:
+    environ = {
+        "CLICKHOUSE_PASSWORD": SECRET,
+        "KAFKA_SASL_PASSWORD": SECRET,
+        "CLICKHOUSE_PASSWORD_FILE": str(tmp_path / "pw"),
+        "CLICKHOUSE_USER": "bob",
+        "PATH": "/bin",
+    }
+    assert drop_secret_variables(environ) == ["CLICKHOUSE_PASSWORD", "KAFKA_SASL_PASSWORD"]
+    assert environ == {
+        "CLICKHOUSE_PASSWORD_FILE": str(tmp_path / "pw"),
+        "CLICKHOUSE_USER": "bob",
+        "PATH": "/bin",
+    }
+    assert drop_secret_variables(environ) == []
+
+
+def test_drop_secret_variables_defaults_to_the_process_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("CLICKHOUSE_PASSWORD", SECRET)
+    monkeypatch.delenv("KAFKA_SASL_PASSWORD", raising=False)
+    assert drop_secret_variables() == ["CLICKHOUSE_PASSWORD"]
+    assert "CLICKHOUSE_PASSWORD" not in os.environ
+    # Processes started afterwards do not inherit it either.
+    shown = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.environ.get('CLICKHOUSE_PASSWORD'))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert shown.stdout.strip() == "None"

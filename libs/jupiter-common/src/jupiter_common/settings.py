@@ -6,13 +6,20 @@ Each job passes its own name, which sets its default consumer group and Flink jo
 
 Settings are read once, in the job's driver process, and handed to the Flink functions as a
 frozen value: the Python workers never read the environment themselves.
+
+Secrets (``CLICKHOUSE_PASSWORD``, ``KAFKA_SASL_PASSWORD``) can also be given as files, the
+``*_FILE`` convention of container secrets: ``CLICKHOUSE_PASSWORD_FILE=/run/secrets/...`` reads
+the password from that file, so no secret needs to be an environment variable at all. The driver
+removes the secret variables from its own environment before it starts Flink
+(:func:`drop_secret_variables`): Flink's Python runner logs the whole environment of its Python
+workers, which it inherits from the JVM, which inherits it from the driver.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from pathlib import Path
 from typing import Any, Final, Literal
 
@@ -30,6 +37,9 @@ from pydantic_core import ErrorDetails
 from jupiter_common.errors import SettingsError
 
 JOB_NAMES: Final = ("base", "events", "movements")
+SECRET_FILE_SUFFIX: Final = "_FILE"  # noqa: S105 - a name suffix, not a password
+"""``<secret variable>_FILE`` names a file that holds the secret (see the module docstring)."""
+_SECRET_FILE_MAX_BYTES: Final = 64 * 1024
 _IDENTIFIER: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 _KAFKA_NAME: Final = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
 
@@ -191,7 +201,8 @@ class Settings(BaseModel):
 
     @classmethod
     def variable_names(cls) -> frozenset[str]:
-        """Every environment variable a job reads."""
+        """Every setting's environment variable (the fields' aliases; see also
+        :func:`secret_file_variable_names`)."""
         return frozenset(
             field.alias for field in cls.model_fields.values() if field.alias is not None
         )
@@ -207,6 +218,30 @@ def _alias(field: str) -> str:
     return Settings.model_fields[field].alias or field
 
 
+SECRET_VARIABLES: Final = frozenset(_alias(field) for field in SECRET_FIELDS)
+"""The environment variables that hold secrets: ``CLICKHOUSE_PASSWORD``, ``KAFKA_SASL_PASSWORD``."""
+
+
+def secret_file_variable_names() -> frozenset[str]:
+    """``CLICKHOUSE_PASSWORD_FILE``, ``KAFKA_SASL_PASSWORD_FILE``: where to read each secret from."""
+    return frozenset(name + SECRET_FILE_SUFFIX for name in SECRET_VARIABLES)
+
+
+def drop_secret_variables(environ: MutableMapping[str, str] | None = None) -> list[str]:
+    """Remove the secret variables from ``environ`` (default: this process's environment, so that
+    no process started afterwards inherits them); returns the names removed.
+
+    The job's driver calls this once it has its settings and before it starts Flink: Flink's
+    Python runner (Beam) logs the whole environment of the Python workers, which inherit it from
+    the JVM, which inherits it from the driver. The ``*_FILE`` variables stay: they are paths.
+    """
+    env = os.environ if environ is None else environ
+    removed = sorted(name for name in SECRET_VARIABLES if name in env)
+    for name in removed:
+        del env[name]
+    return removed
+
+
 def load_settings(
     job: str,
     environ: Mapping[str, str] | None = None,
@@ -214,20 +249,75 @@ def load_settings(
 ) -> Settings:
     """Read the settings for ``job`` from ``environ`` (default: ``os.environ``).
 
-    Variables set to the empty string count as unset. ``overrides`` (by field name) win over
-    the environment; the job's command line uses them. Raises :class:`SettingsError` naming
-    every invalid variable and what it accepts.
+    Variables set to the empty string count as unset. A secret can be given as a file instead:
+    ``<NAME>_FILE`` (``CLICKHOUSE_PASSWORD_FILE`` ...), not together with ``<NAME>``.
+    ``overrides`` (by field name) win over the environment; the job's command line uses them.
+    Raises :class:`SettingsError` naming every invalid variable and what it accepts, never a
+    secret.
     """
     env = os.environ if environ is None else environ
     names = Settings.variable_names()
     values: dict[str, object] = {name: env[name] for name in names if env.get(name, "") != ""}
+    problems = _read_secret_files(env, values)
     for field, value in (overrides or {}).items():
         values[_alias(field)] = value
     try:
         settings = Settings.model_validate({"job": job, **values})
     except ValidationError as exc:
-        raise SettingsError(_explain(exc, values)) from None
+        raise SettingsError(_invalid([*problems, *_explain(exc, values)])) from None
+    if problems:
+        raise SettingsError(_invalid(problems)) from None
     return _resolve_paths(settings)
+
+
+def _invalid(problems: list[str]) -> str:
+    return "invalid settings:\n  " + "\n  ".join(problems)
+
+
+def _read_secret_files(env: Mapping[str, str], values: dict[str, object]) -> list[str]:
+    """Put the secrets given as ``<NAME>_FILE`` into ``values``; returns what is wrong (a file
+    that cannot be read, a secret given both ways), naming the variable, never the secret."""
+    problems: list[str] = []
+    for name in sorted(SECRET_VARIABLES):
+        file_variable = name + SECRET_FILE_SUFFIX
+        path = env.get(file_variable, "")
+        if not path:
+            continue
+        if name in values:
+            del values[name]
+            problems.append(f"{name} and {file_variable} are both set: set only one of them")
+            continue
+        try:
+            secret = _read_secret_file(path)
+        except _UnreadableSecretError as exc:
+            problems.append(f"{file_variable}={path!r}: cannot read the secret: {exc}")
+            continue
+        if secret:  # an empty file counts as unset, as an empty variable does
+            values[name] = secret
+    return problems
+
+
+class _UnreadableSecretError(Exception):
+    """Why a secret file cannot be read; never includes the file's content."""
+
+
+def _read_secret_file(path: str) -> str:
+    """The secret in ``path``: its text without one trailing line break (``echo secret > file``
+    adds one; a Kubernetes Secret file has none)."""
+    try:
+        with Path(path).expanduser().open("rb") as file:
+            data = file.read(_SECRET_FILE_MAX_BYTES + 1)
+    except OSError as exc:
+        raise _UnreadableSecretError(exc.strerror or type(exc).__name__) from None
+    if len(data) > _SECRET_FILE_MAX_BYTES:
+        raise _UnreadableSecretError(f"larger than {_SECRET_FILE_MAX_BYTES} bytes")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise _UnreadableSecretError("not UTF-8 text") from None
+    if text.endswith("\r\n"):
+        return text[:-2]
+    return text.removesuffix("\n")
 
 
 def _resolve_paths(settings: Settings) -> Settings:
@@ -238,9 +328,8 @@ def _resolve_paths(settings: Settings) -> Settings:
     return settings.model_copy(update={"clickhouse_embedded_path": str(path)})
 
 
-def _explain(exc: ValidationError, values: Mapping[str, object]) -> str:
-    lines = [_explain_one(error, values) for error in exc.errors(include_url=False)]
-    return "invalid settings:\n  " + "\n  ".join(lines)
+def _explain(exc: ValidationError, values: Mapping[str, object]) -> list[str]:
+    return [_explain_one(error, values) for error in exc.errors(include_url=False)]
 
 
 def _explain_one(error: ErrorDetails, values: Mapping[str, object]) -> str:

@@ -2,21 +2,56 @@
 
 Configuration keys are Flink 2.x names. Python functions run in ``process`` mode: chDB hangs in
 ``thread`` mode, and process mode flushes each Python bundle before a checkpoint barrier.
+
+No secret reaches a log: the Python workers inherit the JVM's environment, and Flink's Python
+runner (Beam's ``DefaultJobBundleFactory``) logs that environment whole, so
+:func:`create_environment` first removes the secret variables from the driver's environment, before
+PyFlink starts the JVM (the settings, secrets included, reach the workers as a pickled value).
+A JVM PyFlink starts itself also gets Jupiter's log configuration, which silences that logger.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+from collections.abc import MutableMapping
 from pathlib import Path
+from typing import Final
 
 from pyflink.common import Configuration
 from pyflink.datastream import StreamExecutionEnvironment
 from pyflink.table import StreamTableEnvironment
 
 from jupiter_common.errors import ConnectorJarNotFoundError
-from jupiter_common.settings import Settings
+from jupiter_common.settings import Settings, drop_secret_variables
 
 CONNECTOR_JAR_GLOB = "flink-sql-connector-kafka-*.jar"
+
+LOCAL_LOG4J: Final = Path(__file__).with_name("log4j-local.properties")
+"""Log4j 2 configuration of a JVM PyFlink starts for an in-process run."""
+BEAM_ENVIRONMENT_LOGGER: Final = (
+    "org.apache.beam.runners.fnexecution.control.DefaultJobBundleFactory"
+)
+"""Logs the Python workers' whole environment (INFO and WARN): Jupiter's log4j configurations
+(:data:`LOCAL_LOG4J`, the images, the local cluster) set it to ``ERROR``."""
+SILENCE_ENVIRONMENT_DUMP: Final = (
+    f"logger.beam_environment.name = {BEAM_ENVIRONMENT_LOGGER}\n"
+    "logger.beam_environment.level = ERROR\n"
+)
+"""The log4j 2 properties that set :data:`BEAM_ENVIRONMENT_LOGGER` to ``ERROR``."""
+
+log = logging.getLogger(__name__)
+
+
+def prepare_process_environment(environ: MutableMapping[str, str] | None = None) -> list[str]:
+    """Make this process's environment (default ``os.environ``) fit to start Flink from: remove
+    the secret variables, and point PyFlink at :data:`LOCAL_LOG4J` unless ``LOG4J_PROPERTIES`` or
+    ``FLINK_CONF_DIR`` say otherwise. Returns the names of the variables removed."""
+    env = os.environ if environ is None else environ
+    removed = drop_secret_variables(env)
+    if "LOG4J_PROPERTIES" not in env and "FLINK_CONF_DIR" not in env:
+        env["LOG4J_PROPERTIES"] = str(LOCAL_LOG4J)
+    return removed
 
 
 def flink_configuration(settings: Settings, restore_path: str | None = None) -> Configuration:
@@ -92,7 +127,13 @@ def create_environment(
     settings: Settings, restore_path: str | None = None
 ) -> tuple[StreamExecutionEnvironment, StreamTableEnvironment]:
     """A streaming environment and its table environment for ``settings``, restoring the
-    savepoint or checkpoint at ``restore_path`` if given."""
+    savepoint or checkpoint at ``restore_path`` if given.
+
+    Call it with the settings already read: it removes the secret variables from this process's
+    environment before PyFlink starts (or connects to) the JVM."""
+    removed = prepare_process_environment()
+    if removed:
+        log.info("removed %s from the environment before starting Flink", ", ".join(removed))
     conf = flink_configuration(settings, restore_path)
     jars = connector_jars(settings)
     if jars:
