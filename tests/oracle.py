@@ -113,3 +113,9 @@ MOVEMENTS_SQL = (
     " toUnixTimestamp64Milli(timestamp), status, lat, lon, source_partition, source_offset"
     " FROM session_movements FINAL ORDER BY 1, 4, 2, 3, 5, 6, 7, 8, 9"
 )
+
+
+def plain(sql: str) -> str:
+    """``sql`` without ``FINAL``: what a plain query sees before ClickHouse merges."""
+    assert " FINAL" in sql
+    return sql.replace(" FINAL", "")

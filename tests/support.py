@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -18,6 +19,9 @@ from typing import Any, ClassVar
 
 import clickhouse_connect
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+
+from jupiter_common.clickhouse import ensure_table
+from jupiter_common.tables import TableSpec
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -69,10 +73,14 @@ class Produced:
 
 
 def produce(
-    bootstrap: str, topic: str, records: Iterable[tuple[bytes | None, bytes]]
+    bootstrap: str,
+    topic: str,
+    records: Iterable[tuple[bytes | None, bytes]],
+    producer: Producer | None = None,
 ) -> list[Produced]:
     """Produce in order and return each record with the partition/offset Kafka gave it."""
-    producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True})
+    if producer is None:
+        producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True})
     delivered: dict[int, Produced] = {}
     errors: list[str] = []
 
@@ -220,10 +228,11 @@ class StreamingJob:
     def __init__(self, module: str, env: Mapping[str, str], log: Path) -> None:
         self.module = module
         self.log = log
+        self.flink_log_dir = log.with_name(f"{log.stem}-flink")
         self._out = log.open("w")
         self.process = subprocess.Popen(
             [sys.executable, "-m", module],
-            env=dict(env),
+            env={"FLINK_LOG_DIR": str(self.flink_log_dir), **env},
             stdout=self._out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -234,6 +243,10 @@ class StreamingJob:
         if not self._out.closed:
             self._out.flush()
         return self.log.read_text(errors="replace")
+
+    def flink_log(self) -> str:
+        """The job's Flink log (the JVM's, with the Python functions' log lines)."""
+        return "".join(p.read_text(errors="replace") for p in self.flink_log_dir.glob("*.log"))
 
     def wait_caught_up(self, bootstrap: str, topic: str, group: str, timeout: float = 180) -> None:
         """Until a completed checkpoint covers every record now in ``topic``."""
@@ -248,13 +261,18 @@ class StreamingJob:
 
         wait_until(caught_up, timeout, f"{self.module} to checkpoint all of {topic}")
 
-    def stop_with_savepoint(self, timeout: float = 120) -> str:
-        """SIGTERM, as ``docker stop`` or Ctrl-C: the job drains, savepoints and exits 0."""
+    def terminate(self, timeout: float = 120) -> str:
+        """SIGTERM, as ``docker stop`` or Ctrl-C; the job must exit 0. Returns its output."""
         os.kill(self.process.pid, signal.SIGTERM)
         code = self.process.wait(timeout)
         self._out.close()
         output = self.log.read_text(errors="replace")
         assert code == 0, f"{self.module} exited {code} on SIGTERM:\n{output[-6000:]}"
+        return output
+
+    def stop_with_savepoint(self, timeout: float = 120) -> str:
+        """SIGTERM: the job drains, savepoints and exits 0. Returns the savepoint's path."""
+        output = self.terminate(timeout)
         paths = [
             line.split(":", 1)[1].strip()
             for line in output.splitlines()
@@ -279,3 +297,121 @@ def kill_leftover_jobs() -> None:
         except ProcessLookupError:
             continue
         job.process.wait(30)
+
+
+class ClickHouseEndpoint:
+    """The local ClickHouse HTTP endpoint (``infra/local/chdb_http.py``: the real engine behind
+    ClickHouse's HTTP interface) in a process of its own, so that a test can query a table
+    while a job writes to it, crash the server (SIGKILL) and start it again on the same port
+    and data."""
+
+    def __init__(self, data: Path, log: Path) -> None:
+        self.data = data
+        self.port = free_port()
+        self._log = log
+        self.process: subprocess.Popen[bytes] | None = None
+        self.start()
+
+    @property
+    def settings(self) -> dict[str, str]:
+        """The job settings that point at this server instead of an embedded store."""
+        return {
+            "CLICKHOUSE_EMBEDDED_PATH": "",
+            "CLICKHOUSE_HOST": "127.0.0.1",
+            "CLICKHOUSE_PORT": str(self.port),
+        }
+
+    def start(self) -> None:
+        with self._log.open("a") as out:
+            self.process = subprocess.Popen(
+                [
+                    sys.executable,
+                    str(REPO / "infra" / "local" / "chdb_http.py"),
+                    *("--path", str(self.data), "--port", str(self.port)),
+                ],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        wait_until(self._answers, 60, f"the ClickHouse endpoint on port {self.port}")
+
+    def _answers(self) -> bool:
+        assert self.process is not None and self.process.poll() is None, (
+            f"the ClickHouse endpoint died:\n{self._log.read_text(errors='replace')[-3000:]}"
+        )
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                return True
+        except OSError:
+            return False
+
+    def kill(self) -> None:
+        """Crash the server: SIGKILL, no shutdown."""
+        assert self.process is not None
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(30)
+        self.process = None
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(30)
+            self.process = None
+
+    def query(self, sql: str) -> list[tuple[Any, ...]]:
+        client = clickhouse_connect.get_client(host="127.0.0.1", port=self.port)
+        try:
+            return [tuple(row) for row in client.query(sql).result_rows]
+        finally:
+            client.close()
+
+    def create_without_merges(self, table: TableSpec) -> None:
+        """Create ``table`` as the jobs would and stop ClickHouse merging it: a duplicate row
+        then stays visible to plain queries instead of being merged away in the background."""
+        client = clickhouse_connect.get_client(host="127.0.0.1", port=self.port)
+        try:
+            ensure_table(client, table, "default")
+            client.command(f"SYSTEM STOP MERGES {table.qualified('default')}")
+        finally:
+            client.close()
+
+    def count(self, table: str) -> int:
+        """Rows in ``table`` as a plain query sees them (0 while it does not exist)."""
+        exists = self.query(f"EXISTS TABLE {table}")[0][0]
+        return int(self.query(f"SELECT count() FROM {table}")[0][0]) if exists else 0
+
+
+class PacedProducer(threading.Thread):
+    """Produces ``records`` at about ``rate`` records a second in the background, as live
+    vehicles would; ``finish()`` waits for the last one and returns them with their Kafka
+    coordinates."""
+
+    def __init__(
+        self, bootstrap: str, topic: str, records: Sequence[tuple[bytes | None, bytes]], rate: float
+    ) -> None:
+        super().__init__(daemon=True)
+        self._args = (bootstrap, topic, records, rate)
+        self._produced: list[Produced] = []
+        self._error: BaseException | None = None
+        self.start()
+
+    def run(self) -> None:
+        bootstrap, topic, records, rate = self._args
+        producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True})
+        step = max(1, int(rate / 10))
+        started = time.monotonic()
+        try:
+            for first in range(0, len(records), step):
+                due = started + first / rate
+                time.sleep(max(0.0, due - time.monotonic()))  # pacing, not synchronisation
+                chunk = records[first : first + step]
+                self._produced += produce(bootstrap, topic, chunk, producer)
+        except BaseException as exc:  # handed to finish()
+            self._error = exc
+
+    def finish(self, timeout: float = 300) -> list[Produced]:
+        self.join(timeout)
+        assert not self.is_alive(), "the producer did not finish"
+        if self._error is not None:
+            raise self._error
+        return self._produced
