@@ -108,6 +108,10 @@ def run_job(spec: JobSpec, argv: Sequence[str] | None = None) -> int:
         print(json.dumps(settings.redacted(), indent=2))
         return 0
     log.info("starting %s with %s", settings.job_name, json.dumps(settings.redacted()))
+    stop = threading.Event()
+    if not settings.bounded:
+        for signum in (signal.SIGTERM, signal.SIGINT):  # from the start: Flink starts slowly
+            signal.signal(signum, lambda *_: stop.set())
     try:
         restore = restore_point(settings)
         env, t_env = create_environment(settings, restore)
@@ -120,8 +124,11 @@ def run_job(spec: JobSpec, argv: Sequence[str] | None = None) -> int:
             client = env.execute_async(settings.job_name)
             print(f"submitted {settings.job_name} as job {client.get_job_id()}", flush=True)
             return 0
+        elif stop.is_set():
+            print(f"stopped before {settings.job_name} was submitted", flush=True)
+            return 0
         else:
-            run_until_stopped(env, settings)
+            run_until_stopped(env, settings, stop)
     except JupiterError as exc:
         print(f"jupiter-{spec.name}-job: {exc}", file=sys.stderr)
         return 1
@@ -142,8 +149,10 @@ def submitted_to_cluster(env: StreamExecutionEnvironment) -> bool:
     return "ContextEnvironment" in env._j_stream_execution_environment.getClass().getName()
 
 
-def run_until_stopped(env: StreamExecutionEnvironment, settings: Settings) -> None:
-    """Run a streaming job until it ends or the process is told to stop.
+def run_until_stopped(
+    env: StreamExecutionEnvironment, settings: Settings, stop: threading.Event
+) -> None:
+    """Run a streaming job until it ends or ``stop`` is set (by SIGTERM or SIGINT).
 
     SIGTERM or SIGINT (Ctrl-C, ``docker stop``) stops the job *with a savepoint*, so the rows
     still buffered in the sink and the Kafka offsets are kept together; the next start resumes
@@ -151,9 +160,6 @@ def run_until_stopped(env: StreamExecutionEnvironment, settings: Settings) -> No
     restarting after a failure, say ClickHouse is down) is cancelled instead: its retained
     checkpoints hold the same pair, and the next start resumes from the newest one.
     """
-    stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
     client = env.execute_async(settings.job_name)
     log.info("job %s submitted as %s", settings.job_name, client.get_job_id())
     while not stop.wait(1.0):
