@@ -15,7 +15,7 @@ from clickhouse_connect.driver.client import Client
 from jupiter_common.clickhouse import ensure_table
 from jupiter_common.landed import LandedRows
 from jupiter_common.tables import SESSION_EVENTS, SESSION_MOVEMENTS, SESSIONS_BASE, TableSpec
-from jupiter_common.writer import ClickHouseWriter, RetryPolicy, Row
+from jupiter_common.writer import ClickHouseWriter, RetryPolicy, Row, arrow_batch
 
 T0_MS = 1_752_928_496_789
 FAST = RetryPolicy(max_retries=0, backoff_ms=1)
@@ -100,7 +100,11 @@ def test_rows_above_the_horizon_cost_no_lookup(chdb_client: Client, database: st
     proxy = CountingClient(chdb_client)
     landed = LandedRows(proxy, SESSION_MOVEMENTS, database)  # type: ignore[arg-type]
     fresh = rows_for(SESSION_MOVEMENTS, 5, first=10) + rows_for(SESSION_MOVEMENTS, 5, partition=3)
-    assert landed.not_landed(fresh) == fresh
+    batch = arrow_batch(
+        SESSION_MOVEMENTS,
+        dict(zip(SESSION_MOVEMENTS.insert_columns, zip(*fresh, strict=True), strict=True)),
+    )
+    assert landed.new_rows(batch) == batch
     assert landed.horizon == {0: 9}
     assert proxy.queries == 1  # the horizon, read once
 

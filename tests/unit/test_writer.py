@@ -13,7 +13,7 @@ from clickhouse_connect.driver.exceptions import DatabaseError, OperationalError
 from jupiter_common.clickhouse import ensure_table
 from jupiter_common.errors import ClickHouseWriteError
 from jupiter_common.tables import SESSION_EVENTS, SESSION_MOVEMENTS, TableSpec
-from jupiter_common.writer import ClickHouseWriter, RetryPolicy, Row, is_transient
+from jupiter_common.writer import ClickHouseWriter, RetryPolicy, Row, arrow_batch, is_transient
 
 T0_MS = 1_752_928_496_789  # 2025-07-19T12:34:56.789Z
 TABLE = SESSION_MOVEMENTS
@@ -31,17 +31,18 @@ def database(chdb_client: Client) -> Iterator[str]:
 
 class RecordingClient:
     """Seam: a thin proxy that forwards every call to the real chDB client and records each
-    ``insert`` call (its keyword arguments) and the error the real client raised, if any."""
+    ``insert_arrow`` call (its keyword arguments, and the Arrow table as ``batch``) and the error
+    the real client raised, if any."""
 
     def __init__(self, real: Client) -> None:
         self.real = real
         self.inserts: list[dict[str, Any]] = []
         self.errors: list[Exception] = []
 
-    def insert(self, *args: Any, **kwargs: Any) -> Any:
-        self.inserts.append(kwargs)
+    def insert_arrow(self, *args: Any, **kwargs: Any) -> Any:
+        self.inserts.append({**kwargs, "batch": args[1]})
         try:
-            return self.real.insert(*args, **kwargs)
+            return self.real.insert_arrow(*args, **kwargs)
         except Exception as exc:
             self.errors.append(exc)
             raise
@@ -61,12 +62,12 @@ class FailingFirst(RecordingClient):
         self.failures = failures
         self.after_landing = after_landing
 
-    def insert(self, *args: Any, **kwargs: Any) -> Any:
+    def insert_arrow(self, *args: Any, **kwargs: Any) -> Any:
         if self.failures > 0 and not self.after_landing:
             self.failures -= 1
-            self.inserts.append(kwargs)
+            self.inserts.append({**kwargs, "batch": args[1]})
             raise OperationalError("Error HTTPConnectionPool: Read timed out (injected)")
-        result = super().insert(*args, **kwargs)
+        result = super().insert_arrow(*args, **kwargs)
         if self.failures > 0:
             self.failures -= 1
             raise OperationalError("Error HTTPConnectionPool: Read timed out (injected)")
@@ -123,10 +124,9 @@ def test_write_makes_one_insert_and_lands_every_row(chdb_client: Client, databas
     writer.write(rows)
     assert len(proxy.inserts) == 1
     call = proxy.inserts[0]
-    assert call["column_oriented"] is True
-    assert tuple(call["column_names"]) == TABLE.insert_columns
+    assert call["batch"].schema == TABLE.arrow_schema
     assert call["database"] == database
-    assert call["settings"]["insert_deduplication_token"] == writer.dedup_token(rows)
+    assert call["settings"]["insert_deduplication_token"] == _token(rows)
     assert stored_rows(chdb_client, database) == rows
     assert writer.retries == 0
 
@@ -291,7 +291,7 @@ def test_same_coordinates_with_other_content_are_not_dropped(
     writer = ClickHouseWriter(chdb_client, TABLE, database, FAST)
     rows = movement_rows(10)
     recreated = [(*row[:5], row[5] + 1.0, *row[6:]) for row in rows]  # type: ignore[operator]
-    assert writer.dedup_token(recreated) != writer.dedup_token(rows)
+    assert _token(recreated) != _token(rows)
     writer.write(rows)
     ClickHouseWriter(chdb_client, TABLE, database, FAST).write(recreated)
     assert sorted(stored_rows(chdb_client, database, final=False)) == sorted(rows + recreated)
@@ -307,7 +307,10 @@ def test_a_different_batch_is_not_dropped(chdb_client: Client, database: str) ->
 
 
 def _token(rows: Sequence[Row], table: TableSpec = TABLE) -> str:
-    return ClickHouseWriter(cast(Client, None), table, "default", FAST).dedup_token(rows)
+    batch = arrow_batch(
+        table, dict(zip(table.insert_columns, zip(*rows, strict=True), strict=True))
+    )
+    return ClickHouseWriter(cast(Client, None), table, "default", FAST).dedup_token(batch)
 
 
 _TEMPLATE: Final = movement_rows(1)[0]

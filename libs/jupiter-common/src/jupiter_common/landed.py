@@ -1,16 +1,16 @@
 """Which rows of a batch are already in the table: what a restarted job must not insert again.
 
-A job that restarts from a checkpoint reads again the Kafka records after that checkpoint, and
-restores rows its sink had buffered at that checkpoint. Some of those rows were inserted before
-the crash. Inserting them again would leave duplicates that a plain query (without ``FINAL``)
-sees until ClickHouse merges them, so the writer skips them, exactly:
+A job that restarts from a checkpoint reads again the Kafka records after that checkpoint.
+Some of their rows were inserted before the crash. Inserting them again would leave duplicates
+that a plain query (without ``FINAL``) sees until ClickHouse merges them, so the writer skips
+them, exactly:
 
 - every row names the Kafka record it came from (``source_partition``, ``source_offset``), and
   one record makes at most one row of a table;
 - when the writer starts, it reads the highest offset per partition already in the table (its
   *horizon*; a projection makes this a read of a few rows per part). A row above the horizon
   cannot be in the table: no row of its partition with a higher offset existed when the writer
-  started, and only this writer writes the rows of its sessions;
+  started, and only this writer writes the rows of its records;
 - a row at or below the horizon is *suspect*: the writer looks its partition's offset range up
   in the table and skips the rows found there with the same content, column for column.
 
@@ -24,10 +24,12 @@ suspects and cost no query.
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Final
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 from clickhouse_connect.driver.client import Client
 
 from jupiter_common.tables import TableSpec, quote_identifier
@@ -45,32 +47,18 @@ def _as_text(value: object) -> object:
     return None if value is None else str(value).lower()
 
 
-def _as_int(value: object) -> object:
-    return None if value is None else int(value)  # type: ignore[call-overload]
-
-
-def _as_float(value: object) -> object:
-    return None if value is None else float(value)  # type: ignore[arg-type]
-
-
 def _as_is(value: object) -> object:
     return value
 
 
 def _comparable(column: str, kind: str) -> tuple[str, Normaliser]:
-    """A SELECT expression for ``column`` and a function giving a row value the same form."""
-    base = (
-        kind.removeprefix("Nullable(").removesuffix(")") if kind.startswith("Nullable(") else kind
-    )
+    """A SELECT expression for ``column`` and a function giving an Arrow value the same form
+    (timestamps are compared as epoch milliseconds on both sides)."""
     name = quote_identifier(column)
-    if base == "UUID":
+    if kind == "UUID":
         return f"toString({name})", _as_text
-    if base.startswith("DateTime64(3"):
-        return f"toUnixTimestamp64Milli({name})", _as_int
-    if base.startswith(("Int", "UInt")):
-        return name, _as_int
-    if base.startswith("Float"):
-        return name, _as_float
+    if kind.startswith("DateTime64(3"):
+        return f"toUnixTimestamp64Milli({name})", _as_is
     return name, _as_is
 
 
@@ -85,12 +73,9 @@ class LandedRows:
         self._client = client
         self._table = table.qualified(database)
         types = {c.name: c.type for c in table.columns}
-        columns = table.insert_columns
-        comparable = [_comparable(name, types[name]) for name in columns]
+        comparable = [_comparable(name, types[name]) for name in table.insert_columns]
         self._select = ", ".join(expression for expression, _ in comparable)
         self._normalisers = tuple(normalise for _, normalise in comparable)
-        self._partition_at = columns.index(PARTITION_COLUMN)
-        self._offset_at = columns.index(OFFSET_COLUMN)
         self._horizon: dict[int, int] | None = None
 
     @property
@@ -108,36 +93,34 @@ class LandedRows:
         )
         horizon = {int(partition): int(offset) for partition, offset in result.result_rows}
         if horizon:
-            log.info(
-                "%s holds rows up to offsets %s; replays below are checked", self._table, horizon
-            )
+            log.info("%s holds rows up to offsets %s; replays are checked", self._table, horizon)
         return horizon
 
-    def not_landed(self, rows: Sequence[Row]) -> list[Row]:
-        """``rows`` without those already in the table, in their order."""
-        suspects: dict[int, list[int]] = defaultdict(list)
-        p, o = self._partition_at, self._offset_at
+    def new_rows(self, batch: pa.Table) -> pa.Table:
+        """``batch`` (insert columns, the table's Arrow schema) without the rows already in
+        the table, in their order."""
         horizon = self.horizon
-        for index, row in enumerate(rows):
-            partition, offset = int(row[p]), int(row[o])  # type: ignore[call-overload]
-            if offset <= horizon.get(partition, -1):
-                suspects[partition].append(index)
-        if not suspects:
-            return list(rows)
-        skip: set[int] = set()
-        for partition, indexes in suspects.items():
-            offsets = [int(rows[i][o]) for i in indexes]  # type: ignore[call-overload]
-            landed = self._rows_between(partition, min(offsets), max(offsets))
-            skip.update(i for i in indexes if self._normalised(rows[i]) in landed)
-        keep = [row for index, row in enumerate(rows) if index not in skip]
-        if len(keep) < len(rows):
-            log.info(
-                "%s: %d of %d rows already landed, skipped",
-                self._table,
-                len(rows) - len(keep),
-                len(rows),
+        if not horizon or batch.num_rows == 0:
+            return batch
+        partitions = batch.column(PARTITION_COLUMN).to_numpy()
+        offsets = batch.column(OFFSET_COLUMN).to_numpy()
+        present = np.unique(partitions)
+        limits = np.array([horizon.get(int(p), -1) for p in present], dtype=np.int64)
+        suspects = np.flatnonzero(offsets <= limits[np.searchsorted(present, partitions)])
+        if len(suspects) == 0:
+            return batch
+        keep = np.ones(batch.num_rows, dtype=bool)
+        for partition in np.unique(partitions[suspects]):
+            indexes = suspects[partitions[suspects] == partition]
+            found = self._rows_between(
+                int(partition), int(offsets[indexes].min()), int(offsets[indexes].max())
             )
-        return keep
+            for index, row in zip(indexes, self._rows(batch.take(indexes)), strict=True):
+                keep[index] = row not in found
+        skipped = batch.num_rows - int(keep.sum())
+        if skipped:
+            log.info("%s: %d of %d rows already landed, skipped", self._table, skipped, len(keep))
+        return batch.filter(pa.array(keep))
 
     def _rows_between(self, partition: int, low: int, high: int) -> set[Row]:
         result = self._client.query(
@@ -147,6 +130,16 @@ class LandedRows:
             parameters={"partition": partition, "low": low, "high": high},
         )
         return {self._normalised(tuple(row)) for row in result.result_rows}
+
+    def _rows(self, rows: pa.Table) -> list[Row]:
+        columns = [
+            pc.cast(column, pa.int64()) if pa.types.is_timestamp(column.type) else column
+            for column in rows.columns
+        ]
+        return [
+            self._normalised(row)
+            for row in zip(*(column.to_pylist() for column in columns), strict=True)
+        ]
 
     def _normalised(self, row: Row) -> Row:
         return tuple(

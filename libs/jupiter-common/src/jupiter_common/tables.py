@@ -28,7 +28,20 @@ import re
 from dataclasses import dataclass
 from typing import Final
 
+import pyarrow as pa
+
 _IDENTIFIER: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+ARROW_TYPES: Final[dict[str, pa.DataType]] = {
+    "UUID": pa.string(),
+    "DateTime64(3, 'UTC')": pa.timestamp("ms", tz="UTC"),
+    "LowCardinality(String)": pa.string(),
+    "Float64": pa.float64(),
+    "Nullable(Float64)": pa.float64(),
+    "Int32": pa.int32(),
+    "Int64": pa.int64(),
+}
+"""How each ClickHouse column type Jupiter writes travels in an Arrow insert."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +76,19 @@ class TableSpec:
     @property
     def insert_columns(self) -> tuple[str, ...]:
         return tuple(c.name for c in self.columns if c.default is None)
+
+    @property
+    def arrow_schema(self) -> pa.Schema:
+        """The insert columns as an Arrow schema: what the writer sends."""
+        types = {c.name: c.type for c in self.columns}
+        return pa.schema(
+            [
+                pa.field(
+                    name, ARROW_TYPES[types[name]], nullable=types[name].startswith("Nullable")
+                )
+                for name in self.insert_columns
+            ]
+        )
 
     def column_index(self, name: str) -> int:
         """Position of ``name`` in a row tuple (an insert column)."""

@@ -1,16 +1,17 @@
 """Columnar, batched inserts into one ClickHouse table, with bounded retries.
 
-The writer is the only place Jupiter inserts rows. It takes a whole batch (never one row), turns
-it into columns and sends one ``INSERT``. Transient failures (network, timeouts, too many parts,
-memory pressure ...) are retried with exponential backoff up to a limit; anything else, or a
-transient failure past the limit, raises :class:`ClickHouseWriteError` so the Flink task fails
-and restarts from its last checkpoint with the batch still in state.
+The writer is the only place Jupiter inserts rows. It takes a whole batch (never one row) as
+columns, makes it one Arrow table in the table's insert schema and sends one ``INSERT ...
+FORMAT Arrow``. Transient failures (network, timeouts, too many parts, memory pressure ...) are
+retried with exponential backoff up to a limit; anything else, or a transient failure past the
+limit, raises :class:`ClickHouseWriteError` so the Flink task fails and restarts from its last
+checkpoint, which reads the batch's records again.
 
-Each batch carries an ``insert_deduplication_token`` derived from the Kafka coordinates of its
-rows, so a retry of an insert that did land (a timeout after the server committed, say) is
-dropped by ClickHouse instead of written twice. Rows that an earlier run of the job already
-inserted (replayed after a restart) are left out of the batch (:class:`LandedRows`), so a crash
-leaves no duplicate that a plain query sees.
+Each batch carries an ``insert_deduplication_token`` made from its rows, so a retry of an insert
+that did land (a timeout after the server committed, say) is dropped by ClickHouse instead of
+written twice. Rows that an earlier run of the job already inserted (replayed after a restart)
+are left out of the batch (:class:`LandedRows`), so a crash leaves no duplicate that a plain
+query sees.
 """
 
 from __future__ import annotations
@@ -18,10 +19,13 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Final, TypeVar
+from typing import Any, Final, TypeVar
 
+import numpy as np
+import pandas as pd
+import pyarrow as pa
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import DatabaseError, OperationalError
 
@@ -31,7 +35,7 @@ from jupiter_common.tables import TableSpec
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ClickHouseWriter", "RetryPolicy", "Row", "is_transient"]
+__all__ = ["ClickHouseWriter", "RetryPolicy", "Row", "arrow_batch", "is_transient"]
 
 _T = TypeVar("_T")
 
@@ -78,8 +82,35 @@ class RetryPolicy:
         return float(min(self.backoff_ms * 2**retry, self.max_backoff_ms)) / 1000.0
 
 
+def arrow_batch(table: TableSpec, columns: Mapping[str, Any]) -> pa.Table:
+    """The insert columns of ``table`` as one Arrow table in its insert schema.
+
+    A column may be an Arrow array, a pandas Series, a numpy array or a list; timestamps are
+    epoch milliseconds (or Arrow timestamps), ``None``/NaN is NULL for a nullable column.
+    """
+    schema = table.arrow_schema
+    return pa.table(
+        [_arrow_column(columns[field.name], field.type) for field in schema], schema=schema
+    )
+
+
+def _arrow_column(values: Any, kind: pa.DataType) -> pa.Array:
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    if isinstance(values, pa.Array):
+        if pa.types.is_timestamp(kind) and pa.types.is_integer(values.type):
+            values = values.cast(pa.int64())
+        return values if values.type == kind else values.cast(kind)
+    if isinstance(values, pd.Series):
+        values = values.to_numpy()
+    if pa.types.is_timestamp(kind):
+        return pa.array(np.asarray(values, dtype=np.int64), pa.int64()).cast(kind)
+    return pa.array(values, kind, from_pandas=True)
+
+
 class ClickHouseWriter:
-    """Writes batches of row tuples (in ``table.insert_columns`` order) to one table.
+    """Writes batches of rows to one table: Arrow tables in ``table.arrow_schema``, or row
+    tuples in ``table.insert_columns`` order.
 
     Create it when the job's writing task starts: it reads which rows the table already holds
     (see :class:`LandedRows`) before it inserts anything.
@@ -99,44 +130,43 @@ class ClickHouseWriter:
         self._database = database
         self._retry = retry
         self._sleep = sleep
-        self._partition_at = table.column_index("source_partition")
-        self._offset_at = table.column_index("source_offset")
         self._landed = LandedRows(client, table, database)
         self.retries = 0
         """Retries made so far, over the writer's life (for metrics)."""
         self.skipped = 0
         """Rows left out because the table already held them, over the writer's life."""
 
-    def write(self, batch: Sequence[Row]) -> None:
-        """Insert the rows of ``batch`` not yet in the table as one columnar batch.
-        Raises :class:`ClickHouseWriteError`."""
-        if not batch:
+    def write(self, rows: Sequence[Row]) -> None:
+        """Insert the rows (tuples in ``insert_columns`` order) not yet in the table."""
+        names = self._table.insert_columns
+        columns = zip(*rows, strict=True) if rows else ([] for _ in names)
+        self.write_table(arrow_batch(self._table, dict(zip(names, columns, strict=True))))
+
+    def write_table(self, batch: pa.Table) -> None:
+        """Insert the rows of ``batch`` (see :func:`arrow_batch`) not yet in the table as one
+        insert. Raises :class:`ClickHouseWriteError`."""
+        if batch.num_rows == 0:
             return
         target = self._table.qualified(self._database)
-        rows = self._retrying(
-            f"checking which of {len(batch)} rows are already in {target}",
-            len(batch),
-            lambda: self._landed.not_landed(batch),
+        fresh = self._retrying(
+            f"checking which of {batch.num_rows} rows are already in {target}",
+            batch.num_rows,
+            lambda: self._landed.new_rows(batch),
         )
-        self.skipped += len(batch) - len(rows)
-        if not rows:
+        self.skipped += batch.num_rows - fresh.num_rows
+        if fresh.num_rows == 0:
             return
-        columns = [list(column) for column in zip(*rows, strict=True)]
+        fresh = _in_offset_order(fresh)
         settings = {
-            "insert_deduplication_token": self.dedup_token(rows),
+            "insert_deduplication_token": self.dedup_token(fresh),
             # A batch spanning more than 100 months (a backfill) is written, not refused.
             "throw_on_max_partitions_per_insert_block": 0,
         }
         self._retrying(
-            f"insert of {len(rows)} rows into {target}",
-            len(rows),
-            lambda: self._client.insert(
-                self._table.name,
-                columns,
-                column_names=self._table.insert_columns,
-                database=self._database,
-                column_oriented=True,
-                settings=settings,
+            f"insert of {fresh.num_rows} rows into {target}",
+            fresh.num_rows,
+            lambda: self._client.insert_arrow(
+                self._table.name, fresh, database=self._database, settings=settings
             ),
         )
 
@@ -168,16 +198,21 @@ class ClickHouseWriter:
                 self.retries += 1
                 self._sleep(delay)
 
-    def dedup_token(self, rows: Sequence[Row]) -> str:
-        """A token naming exactly these rows: their Kafka coordinates and their content.
+    def dedup_token(self, batch: pa.Table) -> str:
+        """A token naming exactly these rows, whatever their order: a digest of their Arrow
+        data in Kafka order.
 
-        The content counts too: a topic deleted and created again reuses coordinates, and its
-        records must not be taken for the ones already written under the same offsets.
+        Content counts, not only Kafka coordinates: a topic deleted and created again reuses
+        coordinates, and its records must not be taken for the ones written under them.
         """
         digest = hashlib.blake2b(digest_size=16)
-        p, o = self._partition_at, self._offset_at
-        ordered = sorted(rows, key=lambda row: (int(row[p]), int(row[o])))  # type: ignore[call-overload]
-        for row in ordered:
-            digest.update(repr(row).encode())
-            digest.update(b"\n")
-        return f"{self._table.name}:{len(rows)}:{digest.hexdigest()}"
+        for column in _in_offset_order(batch).combine_chunks().columns:
+            for chunk in column.chunks:
+                for buffer in chunk.buffers():
+                    if buffer is not None:
+                        digest.update(buffer)
+        return f"{self._table.name}:{batch.num_rows}:{digest.hexdigest()}"
+
+
+def _in_offset_order(batch: pa.Table) -> pa.Table:
+    return batch.sort_by([("source_partition", "ascending"), ("source_offset", "ascending")])
