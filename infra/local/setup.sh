@@ -25,12 +25,37 @@ jars_present() {
         && compgen -G "${jars_dir}/flink/flink-sql-connector-kafka-*.jar" >/dev/null
 }
 
+command -v mvn >/dev/null || { echo "setup: mvn not found on PATH" >&2; exit 1; }
+
+# Jupiter's own Flink SQL functions (libs/jupiter-functions, Java): built when their sources
+# changed, into the directory whose jars every job ships (FLINK_CONNECTOR_JARS).
+build_functions() {
+    local project="${repo_root}/libs/jupiter-functions"
+    local stamp_file="${jars_dir}/.functions.stamp"
+    local sources_sha
+    sources_sha="$(find "${project}/pom.xml" "${project}/src" -type f -print0 | sort -z \
+        | xargs -0 sha256sum | sha256sum | cut -d' ' -f1)"
+    if [[ -f "${stamp_file}" ]] && [[ "$(<"${stamp_file}")" == "${sources_sha}" ]] \
+        && compgen -G "${jars_dir}/flink/jupiter-functions-*.jar" >/dev/null; then
+        return
+    fi
+    local log="${jars_dir}/.functions-mvn.log"
+    if ! mvn -q -B -f "${project}/pom.xml" package >"${log}" 2>&1; then
+        echo "setup: building libs/jupiter-functions failed, output follows (${log}):" >&2
+        cat "${log}" >&2
+        exit 1
+    fi
+    rm -f "${log}" "${jars_dir}"/flink/jupiter-functions-*.jar
+    cp "${project}"/target/jupiter-functions-*.jar "${jars_dir}/flink/"
+    echo "${sources_sha}" >"${stamp_file}"
+    echo "setup: built libs/jupiter-functions into .cache/jars/flink"
+}
+
 if [[ -f "${stamp}" ]] && [[ "$(<"${stamp}")" == "${pom_sha}" ]] && jars_present; then
-    echo "setup: jars up to date in ${jars_dir} (nothing to do)"
+    build_functions
+    echo "setup: jars up to date in ${jars_dir}"
     exit 0
 fi
-
-command -v mvn >/dev/null || { echo "setup: mvn not found on PATH" >&2; exit 1; }
 
 # Start from empty dirs so jars from an older pom never linger on the classpath.
 rm -rf "${jars_dir}/kafka" "${jars_dir}/flink" "${stamp}"
@@ -46,6 +71,8 @@ rm -f "${mvn_log}"
 
 jars_present || { echo "setup: maven succeeded but expected jars are missing under ${jars_dir}" >&2; exit 1; }
 echo "${pom_sha}" >"${stamp}"
+rm -f "${jars_dir}/.functions.stamp"
+build_functions
 
 n_kafka="$(find "${jars_dir}/kafka" -name '*.jar' | wc -l)"
 n_flink="$(find "${jars_dir}/flink" -name '*.jar' | wc -l)"
