@@ -1,20 +1,25 @@
-"""What the demo and the benchmark share: the local broker, topics, bounded job runs, reading
-the embedded store and the dead-letter topic. Local tooling only; the jobs never import it."""
+"""What the demo and the benchmark share: the local broker, topics, bounded and streaming job
+runs, the rows a stream must land, consumer-group progress, checkpoints, reading the embedded
+store and the dead-letter topic. Local tooling only; the jobs never import it."""
 
 from __future__ import annotations
 
+import json
 import os
+import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import clickhouse_connect
 from broker import choose_broker, create_topics
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, TopicPartition
+
+from jupiter_common.synthetic import SyntheticRecord
 
 REPO = Path(__file__).resolve().parents[2]
 CONNECTOR_JARS = REPO / ".cache" / "jars" / "flink"
@@ -80,6 +85,115 @@ def run_bounded(
     return JobRun(job, seconds, output)
 
 
+class StreamingRun:
+    """``job`` running streaming, as ``hatch run jobs/<job>`` runs it, its output in ``log``."""
+
+    def __init__(self, job: str, env: Mapping[str, str], log: Path) -> None:
+        self.job = job
+        self.log = log
+        self._out = log.open("w")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", JOB_MODULES[job]],
+            env=dict(env),
+            stdout=self._out,
+            stderr=subprocess.STDOUT,
+        )
+
+    def check(self) -> None:
+        """Raise ``RuntimeError`` with the job's output if it has ended."""
+        if self.process.poll() is not None:
+            self._out.close()
+            raise RuntimeError(
+                f"{self.job}-job exited {self.process.returncode}:\n"
+                f"{self.log.read_text(errors='replace')[-5000:]}"
+            )
+
+    def stop(self, timeout: float = 300) -> str | None:
+        """SIGTERM: the job drains, takes a savepoint and exits 0. Returns the savepoint's path
+        (``None`` if it stopped without one); raises ``RuntimeError`` if it fails."""
+        if self.process.poll() is not None:
+            self.check()
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            code = self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            code = None
+        self._out.close()
+        output = self.log.read_text(errors="replace")
+        if code != 0:
+            raise RuntimeError(f"{self.job}-job did not stop cleanly ({code}):\n{output[-5000:]}")
+        paths = [
+            line.split(":", 1)[1].strip()
+            for line in output.splitlines()
+            if line.startswith("savepoint:")
+        ]
+        return paths[-1] if paths else None
+
+
+def committed_offsets(bootstrap: str, topic: str, group: str) -> tuple[int, int]:
+    """(committed, end) offsets of ``group`` on ``topic``, summed over partitions. A streaming
+    job commits its offsets when a checkpoint completes."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+    try:
+        partitions = list(consumer.list_topics(topic, timeout=10).topics[topic].partitions)
+        tps = [TopicPartition(topic, p) for p in partitions]
+        done = sum(max(tp.offset, 0) for tp in consumer.committed(tps, timeout=10))
+        end = sum(consumer.get_watermark_offsets(tp, timeout=10)[1] for tp in tps)
+        return done, end
+    finally:
+        consumer.close()
+
+
+def wait_checkpointed(
+    run: StreamingRun, bootstrap: str, topic: str, group: str, timeout: float
+) -> float:
+    """Wait until a completed checkpoint of ``run`` covers every record now in ``topic`` (its
+    group's committed offsets reach the end); returns the seconds waited. Prints progress every
+    30 s; raises ``RuntimeError`` on a timeout or if the job ends."""
+    started = time.monotonic()
+    shown = started
+    while True:
+        run.check()
+        try:
+            done, end = committed_offsets(bootstrap, topic, group)
+        except KafkaException:  # e.g. the group coordinator is still loading
+            done, end = -1, 0
+        waited = time.monotonic() - started
+        if done == end:
+            return waited
+        if waited > timeout:
+            raise RuntimeError(f"{run.job}-job: {done:,} of {end:,} offsets after {timeout:.0f} s")
+        if time.monotonic() - shown >= 30:
+            shown = time.monotonic()
+            print(f"  {run.job}-job: {max(done, 0):,} of {end:,} records checkpointed", flush=True)
+        time.sleep(1.0)
+
+
+def expected_rows(records: Iterable[SyntheticRecord]) -> dict[str, int]:
+    """Rows each table must hold once ``records`` are processed, by the semantics in the
+    README (an independent oracle): a header per session with a ``started`` message, a row per
+    status change of a session, a row per message with a position. Duplicates and malformed
+    records count for nothing."""
+    last: dict[str, str] = {}
+    started: set[str] = set()
+    changes = pings = 0
+    for record in records:
+        if record.kind != "valid":
+            continue
+        message = json.loads(record.value)
+        session, status = message["session_id"], message["status"]
+        if status == "started":
+            started.add(session)
+        if message.get("current_lat") is not None and message.get("current_lon") is not None:
+            pings += 1
+        if last.get(session) != status:
+            changes += 1
+            last[session] = status
+    return {"base": len(started), "events": changes, "movements": pings}
+
+
 def job_env(bootstrap: str, topic: str, store: Path, work: Path, **extra: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
@@ -95,12 +209,23 @@ def job_env(bootstrap: str, topic: str, store: Path, work: Path, **extra: str) -
     return env
 
 
+def newest_checkpoint(checkpoints: Path) -> Path | None:
+    """The folder (``chk-N``) of the newest completed checkpoint under ``checkpoints``."""
+    done = [m.parent for m in checkpoints.rglob("chk-*/_metadata")]
+    return max(done, key=lambda p: int(p.name.removeprefix("chk-")), default=None)
+
+
 def latest_checkpoint(checkpoints: Path) -> int:
     """The number of the newest completed checkpoint under ``checkpoints`` (0 if none)."""
-    numbers = [
-        int(m.parent.name.removeprefix("chk-")) for m in checkpoints.rglob("chk-*/_metadata")
-    ]
-    return max(numbers, default=0)
+    newest = newest_checkpoint(checkpoints)
+    return int(newest.name.removeprefix("chk-")) if newest else 0
+
+
+def disk_usage(path: Path) -> int:
+    """Bytes in the files under ``path`` (0 if it does not exist)."""
+    if path.is_file():
+        return path.stat().st_size
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
 
 def count_records(bootstrap: str, topic: str) -> int:

@@ -21,6 +21,8 @@ from jupiter_common.synthetic import (
     SyntheticRecord,
     generate,
     iter_records,
+    restamp,
+    stamp_when_pulled,
 )
 
 TS_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
@@ -406,3 +408,46 @@ def test_empty_config() -> None:
     assert stream.expected.messages == 0
     assert stream.expected.malformed == 2
     assert [r.kind for r in stream.records] == ["malformed", "malformed"]
+
+
+def test_restamp_changes_only_the_timestamp() -> None:
+    stream = generate(GeneratorConfig(sessions=3, pings_per_session=2, seed=5))
+    moment = datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)
+    for record in stream.records:
+        stamped = restamp(record, int(moment.timestamp() * 1000))
+        body, before = decoded(stamped), decoded(record)
+        assert body.pop("timestamp") == "2026-01-02T03:04:05.678Z"
+        before.pop("timestamp")
+        assert body == before
+        assert list(decoded(stamped)) == list(decoded(record))  # key order kept
+        assert (stamped.key, stamped.kind, stamped.session_id) == (
+            record.key,
+            record.kind,
+            record.session_id,
+        )
+
+
+def test_restamp_leaves_a_record_without_a_timestamp_alone() -> None:
+    record = SyntheticRecord(None, b"session_id=x;status=started", "malformed", None, None)
+    assert restamp(record, 0) is record
+
+
+def test_stamp_when_pulled_stamps_the_clock_at_each_pull_increasing_per_session() -> None:
+    records = generate(GeneratorConfig(sessions=2, pings_per_session=3, seed=9)).records
+    now = [1_767_225_600.0]  # 2026-01-01T00:00:00Z
+
+    def clock() -> float:
+        return now[0]
+
+    stamped = stamp_when_pulled(records, clock)
+    first = next(stamped)
+    assert decoded(first)["timestamp"] == "2026-01-01T00:00:00.000Z"
+    now[0] += 0.25
+    rest = list(stamped)  # the clock stands still: same-session records get the next ms
+    per_session: dict[str, list[datetime]] = defaultdict(list)
+    for record in (first, *rest):
+        per_session[str(record.session_id)].append(parse_ts(decoded(record)["timestamp"]))
+    for stamps in per_session.values():
+        assert all(b > a for a, b in pairwise(stamps))
+        assert stamps[-1] - stamps[0] < timedelta(seconds=1)
+    assert [r.session_id for r in rest] == [r.session_id for r in records[1:]]

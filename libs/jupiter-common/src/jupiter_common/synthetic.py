@@ -29,6 +29,11 @@ Contract
   partition); ``malformed`` records cycle through :class:`MalformedKind` and never share a
   session id with a valid record (key ``None`` for ``NOT_JSON``/``NON_UTF8``, otherwise the
   fabricated session id).
+* Live streams: :func:`stamp_when_pulled` rewrites the ``timestamp`` of each record to the
+  wall-clock time at which it is taken from the iterator (a producer takes a record just
+  before it sends it), keeping timestamps strictly increasing within a session; everything
+  else in the record stays as generated. :func:`generate` and :func:`iter_records` never
+  depend on the clock.
 * Each fault uses its own seeded random stream, so the *set* of valid messages depends only
   on the non-fault knobs (``sessions``, ``pings_per_session``, ``cancel_ratio``, ``seed``,
   ``start_time``, ``ping_interval_ms``, ``interleave``).
@@ -41,7 +46,7 @@ import json
 import math
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -59,6 +64,8 @@ __all__ = [
     "SyntheticRecord",
     "generate",
     "iter_records",
+    "restamp",
+    "stamp_when_pulled",
 ]
 
 RecordKind = Literal["valid", "duplicate", "malformed"]
@@ -616,3 +623,45 @@ def generate(config: GeneratorConfig) -> GeneratedStream:
         sessions_cancelled=cancelled,
     )
     return GeneratedStream(records=records, expected=expected)
+
+
+_TIMESTAMP_FIELD: Final = b'"timestamp":"'
+_TIMESTAMP_LEN: Final = len("2025-07-19T12:34:56.789Z")
+_LIVE_SECONDS: Final = _SecondPrefixes()
+
+
+def restamp(record: SyntheticRecord, epoch_ms: int) -> SyntheticRecord:
+    """``record`` with its ``timestamp`` set to ``epoch_ms`` (milliseconds since the epoch, UTC),
+    in the generator's format; the rest of the value is unchanged. A record without a timestamp
+    in that format (most malformed ones) is returned as it is."""
+    value = record.value
+    start = value.find(_TIMESTAMP_FIELD) + len(_TIMESTAMP_FIELD)
+    end = start + _TIMESTAMP_LEN
+    if start < len(_TIMESTAMP_FIELD) or value[end - 1 : end + 1] != b'Z"':
+        return record
+    if len(_LIVE_SECONDS) > 65536:
+        _LIVE_SECONDS.clear()
+    stamp = _LIVE_SECONDS.format(epoch_ms).encode("ascii")
+    return SyntheticRecord(
+        record.key,
+        value[:start] + stamp + value[end:],
+        record.kind,
+        record.malformed_kind,
+        record.session_id,
+    )
+
+
+def stamp_when_pulled(
+    records: Iterable[SyntheticRecord], clock: Callable[[], float] = time.time
+) -> Iterator[SyntheticRecord]:
+    """``records``, each restamped with ``clock()`` (seconds) when it is pulled from this
+    iterator, so that a producer pulling records just before sending them stamps them with the
+    produce time. Within a session (a record key) timestamps stay strictly increasing: a record
+    that would repeat its session's last millisecond gets the next one."""
+    last: dict[bytes | None, int] = {}
+    for record in records:
+        epoch_ms = int(clock() * 1000)
+        if record.key is not None:
+            epoch_ms = max(epoch_ms, last.get(record.key, -1) + 1)
+            last[record.key] = epoch_ms
+        yield restamp(record, epoch_ms)
