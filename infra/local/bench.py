@@ -28,6 +28,7 @@ import shutil
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
@@ -46,14 +47,18 @@ from localrun import (
     query,
     run_bounded,
 )
-from measure import TreeUsage, git_commit, machine_info
+from measure import LandingWatch, TreeUsage, git_commit, machine_info
 
 from jupiter_common.producer import produce
 from jupiter_common.synthetic import GeneratorConfig, generate
 from jupiter_common.tables import SESSION_EVENTS, SESSION_MOVEMENTS, SESSIONS_BASE
 
 PARTITIONS: Final = 4
-DEFAULT_MESSAGES: Final = 200_000
+# 1M: at 200k the engine lands in 2-3 blocks within ~3 s and a job's processing time (7-14 s)
+# is no larger than the noise of its empty-topic run on a shared machine; at 1M a job processes
+# for 20-60 s and the engine for ~10 s after its first block, and a full run took 5-6 minutes
+# on the 2-core development machine.
+DEFAULT_MESSAGES: Final = 1_000_000
 TABLES: Final = {
     "movements": SESSION_MOVEMENTS.name,
     "base": SESSIONS_BASE.name,
@@ -73,19 +78,39 @@ def _progress(label: str, usage: TreeUsage) -> Callable[[float], None]:
     return show
 
 
+@dataclass(frozen=True)
+class BoundedRun:
+    seconds: float
+    usage: TreeUsage
+    store: Path
+    first_block_seconds: float | None
+    first_block_rows: int
+    last_row_seconds: float | None
+
+
 def _bounded(
     job: str, label: str, bootstrap: str, topic: str, work: Path, extra: Mapping[str, str]
-) -> tuple[float, TreeUsage, Path]:
-    """Run ``job`` bounded on ``topic`` with a fresh store; (seconds, usage, store)."""
+) -> BoundedRun:
+    """Run ``job`` bounded on ``topic`` with a fresh store, watching when its rows land."""
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     store = work / "clickhouse"
-    with TreeUsage() as usage:
-        run = run_bounded(
-            job, job_env(bootstrap, topic, store, work, **extra), work / "job.log",
-            _progress(f"{job}-job on {label}", usage),
-        )  # fmt: skip
-    return run.seconds, usage, store
+    env = job_env(bootstrap, topic, store, work, **extra)
+    with TreeUsage() as usage, LandingWatch(store / "data" / "default" / TABLES[job]) as landing:
+        started = time.monotonic()
+        run = run_bounded(job, env, work / "job.log", _progress(f"{job}-job on {label}", usage))
+
+    def since_start(at: float | None) -> float | None:
+        return None if at is None else at - started
+
+    return BoundedRun(
+        run.seconds,
+        usage,
+        store,
+        since_start(landing.first_at),
+        landing.first_rows,
+        since_start(landing.last_at),
+    )
 
 
 def delete_topics(bootstrap: str, topics: Iterable[str]) -> None:
@@ -171,12 +196,12 @@ def throughput(
         try:
             group = f"bench-{job}-empty-{run_id}"
             print(f"running {job}-job bounded on the empty topic ...", flush=True)
-            empty_s, empty, _ = _bounded(
+            empty = _bounded(
                 job, "the empty topic", bootstrap, empty_topic, work / job / "empty",
                 {**extra, "KAFKA_CONSUMER_GROUP": group},
             )  # fmt: skip
             print(f"running {job}-job bounded on {messages:,} messages ...", flush=True)
-            full_s, full, store = _bounded(
+            full = _bounded(
                 job, "the full topic", bootstrap, topic, work / job / "full",
                 {**extra, "KAFKA_CONSUMER_GROUP": f"bench-{job}-full-{run_id}"},
             )  # fmt: skip
@@ -185,9 +210,11 @@ def throughput(
             ok = False
             continue
         # Table names are this project's constants, never input.
-        landed = int(query(store, f"SELECT count() FROM {TABLES[job]} FINAL")[0][0])  # noqa: S608
+        landed = int(query(full.store, f"SELECT count() FROM {TABLES[job]} FINAL")[0][0])  # noqa: S608
         print(
-            f"  {job}-job: empty topic {empty_s:.1f} s, full topic {full_s:.1f} s;"
+            f"  {job}-job: empty topic {empty.seconds:.1f} s, full topic {full.seconds:.1f} s"
+            f" (rows landing from {report.fmt(full.first_block_seconds, 's', 1)} to"
+            f" {report.fmt(full.last_row_seconds, 's', 1)});"
             f" {TABLES[job]}: {landed:,} rows landed, {expected[job]:,} expected"
             f" -> {'OK' if landed == expected[job] else 'MISMATCH'}",
             flush=True,
@@ -195,16 +222,19 @@ def throughput(
         ok &= landed == expected[job]
         jobs[job] = {
             "table": TABLES[job],
-            "empty_peak_rss_mb": report.rounded(empty.peak_mb),
+            "empty_peak_rss_mb": report.rounded(empty.usage.peak_mb),
             **report.throughput_result(
                 messages=messages,
                 rows_expected=expected[job],
                 rows_landed=landed,
-                empty_run_seconds=empty_s,
-                full_run_seconds=full_s,
-                empty_cpu_seconds=empty.cpu_seconds,
-                cpu_seconds=full.cpu_seconds,
-                peak_rss_mb=full.peak_mb,
+                empty_run_seconds=empty.seconds,
+                full_run_seconds=full.seconds,
+                first_block_seconds=full.first_block_seconds,
+                first_block_rows=full.first_block_rows,
+                last_row_seconds=full.last_row_seconds,
+                empty_cpu_seconds=empty.usage.cpu_seconds,
+                cpu_seconds=full.usage.cpu_seconds,
+                peak_rss_mb=full.usage.peak_mb,
             ),
         }
     if args.engine:

@@ -53,19 +53,22 @@ def throughput(
     )
 
 
-def engine_throughput(
+def steady_throughput(
     messages: int,
     rows: int,
     first_block_rows: int,
     seconds: float | None,
     first_block_seconds: float | None,
 ) -> tuple[float | None, float | None]:
-    """The Kafka engine's (messages/s net, messages/s including start-up).
+    """(messages/s after the first landed block, messages/s including start-up) of a run that
+    landed ``rows`` rows, ``first_block_rows`` of them in its first block (insert), the first
+    block ``first_block_seconds`` and the last row ``seconds`` after the start.
 
-    Including start-up: ``messages / seconds`` (process start to the last expected row). Net:
-    the messages after the first landed block (their share of the messages taken equal to the
-    rows' share) over the time from the first block to the last row. ``None`` when everything
-    landed in the first block."""
+    After the first block: the messages after it (their share of the messages taken equal to
+    the rows' share) over the time from the first block to the last row; ``None`` when
+    everything landed in the first block. This is the Kafka engine's net rate (nothing lands
+    from an empty topic, so its time to the first block is its fixed cost) and a job's steady
+    rate. Including start-up: ``messages / seconds``."""
     if seconds is None or first_block_seconds is None or rows <= 0:
         return None, None
     later = messages * (rows - first_block_rows) / rows
@@ -174,8 +177,10 @@ THROUGHPUT_HEADER: Final = (
     "job",
     "msg/s net",
     "msg/s incl. start-up",
+    "msg/s steady",
     "ratio net",
     "ratio incl.",
+    "ratio steady",
     "peak RSS",
     "CPU s/1k msg net / incl.",
     "rows landed",
@@ -213,8 +218,10 @@ def throughput_rows(results: Mapping[str, Mapping[str, Any]]) -> list[list[str]]
                 LABELS[name],
                 fmt(r["messages_per_second"]),
                 fmt(r["messages_per_second_incl_startup"]),
+                fmt(r["messages_per_second_steady"]),
                 fmt(r["ratio_net"], digits=2),
                 fmt(r["ratio_incl"], digits=2),
+                fmt(r["ratio_steady"], digits=2),
                 fmt(r["peak_rss_mb"], "MB"),
                 f"{fmt(r['cpu_seconds_per_1k_messages_net'], digits=3)}"
                 f" / {fmt(r['cpu_seconds_per_1k_messages'], digits=3)}",
@@ -270,19 +277,29 @@ def throughput_result(
     rows_landed: int,
     empty_run_seconds: float,
     full_run_seconds: float,
+    first_block_seconds: float | None,
+    first_block_rows: int,
+    last_row_seconds: float | None,
     empty_cpu_seconds: float,
     cpu_seconds: float,
     peak_rss_mb: float | None,
 ) -> dict[str, Any]:
     """A job's figures in the throughput run (its ratios come from :func:`ratios`)."""
     net, incl = throughput(messages, full_run_seconds, empty_run_seconds)
+    steady, _ = steady_throughput(
+        messages, rows_landed, first_block_rows, last_row_seconds, first_block_seconds
+    )
     return {
         "rows_expected": rows_expected,
         "rows_landed": rows_landed,
         "empty_run_seconds": round(empty_run_seconds, 2),
         "full_run_seconds": round(full_run_seconds, 2),
+        "first_block_seconds": rounded(first_block_seconds, 2),
+        "first_block_rows": first_block_rows,
+        "last_row_seconds": rounded(last_row_seconds, 2),
         "messages_per_second": rounded(net),
         "messages_per_second_incl_startup": rounded(incl),
+        "messages_per_second_steady": rounded(steady),
         "peak_rss_mb": rounded(peak_rss_mb),
         "empty_cpu_seconds": round(empty_cpu_seconds, 2),
         "cpu_seconds": round(cpu_seconds, 2),
@@ -295,19 +312,17 @@ def throughput_result(
 
 def ratios(job: Mapping[str, Any], engine: Mapping[str, Any] | None) -> dict[str, float | None]:
     """A job's rates over the Kafka engine's: net over net, including start-up over including
-    start-up (``None`` without an engine run or a measurable rate)."""
+    start-up, steady over the engine's net (the same definition); ``None`` without an engine
+    run or a measurable rate."""
     engine = engine or {}
+
+    def over(key: str, engine_key: str) -> float | None:
+        return rounded(ratio(job[key], engine.get(engine_key)), 3)
+
     return {
-        "ratio_net": rounded(
-            ratio(job["messages_per_second"], engine.get("messages_per_second")), 3
-        ),
-        "ratio_incl": rounded(
-            ratio(
-                job["messages_per_second_incl_startup"],
-                engine.get("messages_per_second_incl_startup"),
-            ),
-            3,
-        ),
+        "ratio_net": over("messages_per_second", "messages_per_second"),
+        "ratio_incl": over("messages_per_second_incl_startup", "messages_per_second_incl_startup"),
+        "ratio_steady": over("messages_per_second_steady", "messages_per_second"),
     }
 
 
@@ -323,9 +338,9 @@ def engine_run_result(
     cpu_seconds_at_first_block: float | None,
     peak_rss_mb: float | None,
 ) -> dict[str, Any]:
-    """One Kafka engine run's figures (see :func:`engine_throughput`). Its net CPU time is the
+    """One Kafka engine run's figures (see :func:`steady_throughput`). Its net CPU time is the
     CPU time after the first block over the messages after it."""
-    net, incl = engine_throughput(
+    net, incl = steady_throughput(
         messages, rows_landed, first_block_rows, seconds, first_block_seconds
     )
     later = messages * (rows_landed - first_block_rows) / rows_landed if rows_landed else 0
@@ -362,8 +377,10 @@ def engine_summary(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         "rows_landed": min(r["rows_landed"] for r in runs),
         "messages_per_second": avg("messages_per_second", 1),
         "messages_per_second_incl_startup": avg("messages_per_second_incl_startup", 1),
+        "messages_per_second_steady": avg("messages_per_second", 1),
         "ratio_net": 1.0,
         "ratio_incl": 1.0,
+        "ratio_steady": 1.0,
         "peak_rss_mb": max(rss) if rss else None,
         "cpu_seconds_per_1k_messages": avg("cpu_seconds_per_1k_messages", 4),
         "cpu_seconds_per_1k_messages_net": avg("cpu_seconds_per_1k_messages_net", 4),

@@ -7,6 +7,7 @@ import contextlib
 import ctypes
 import os
 import platform
+import re
 import signal
 import subprocess
 import threading
@@ -187,6 +188,69 @@ class TreeUsage:
         return self.peak_kb / 1024 if self.peak_kb else None
 
 
+# --------------------------------------------------------------------------- the store
+
+
+PART: Final = re.compile(r"^[^_]+_(\d+)_(\d+)_\d+(?:_\d+)?$")
+
+
+def newest_block(names: list[str]) -> int:
+    """The highest block number among MergeTree part folder names (``202507_12_17_2``:
+    partition, first and last block, level[, mutation]); -1 if there is no part. Every insert
+    takes a new block number and merges take none, so it grows exactly when rows land."""
+    return max((int(m.group(2)) for n in names if (m := PART.match(n))), default=-1)
+
+
+class LandingWatch:
+    """When rows land in a table of an embedded store that another process holds (chDB admits
+    one process per store, so the table cannot be queried): ``with LandingWatch(folder)``
+    polls the table's folder (``<store>/data/<database>/<table>``) every ``interval`` seconds.
+    ``first_at`` / ``last_at``: ``time.monotonic()`` when the first part appeared and when the
+    newest block number last grew (the last insert); ``first_rows``: the rows of the parts seen
+    at ``first_at`` (their ``count.txt``)."""
+
+    def __init__(self, folder: Path, interval: float = 0.2) -> None:
+        self.folder = folder
+        self.interval = interval
+        self.first_at: float | None = None
+        self.last_at: float | None = None
+        self.first_rows = 0
+        self._newest = -1
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> LandingWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.poll()
+
+    def poll(self) -> None:
+        """Look at the folder once."""
+        try:
+            names = [e.name for e in os.scandir(self.folder)]
+        except OSError:  # not created yet
+            return
+        newest = newest_block(names)
+        if newest > self._newest:
+            now = time.monotonic()
+            if self.first_at is None:
+                self.first_at = now
+                self.first_rows = sum(
+                    int(_read(str(self.folder / n / "count.txt")) or 0)
+                    for n in names
+                    if PART.match(n)
+                )
+            self.last_at = now
+            self._newest = newest
+
+
 # --------------------------------------------------------------------------- the machine
 
 
@@ -216,9 +280,15 @@ def machine_info() -> dict[str, object]:
 
 
 def git_commit() -> str:
+    """The commit checked out, with ``-dirty`` appended when the work tree has changes (the
+    figures then come from uncommitted code)."""
     try:
         result = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, check=False
+            ["git", "describe", "--always", "--dirty", "--abbrev=40"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=False,
         )
     except OSError:
         return ""

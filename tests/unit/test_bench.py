@@ -33,6 +33,9 @@ def job_result(**overrides: Any) -> dict[str, Any]:
         "rows_landed": 9_800,
         "empty_run_seconds": 8.0,
         "full_run_seconds": 12.0,
+        "first_block_seconds": 6.0,
+        "first_block_rows": 980,
+        "last_row_seconds": 10.5,
         "empty_cpu_seconds": 20.0,
         "cpu_seconds": 30.0,
         "peak_rss_mb": 1234.56,
@@ -77,20 +80,21 @@ def test_throughput_of_a_zero_length_run_is_unknown() -> None:
     assert report.throughput(100, 0.0, 0.0) == (None, None)
 
 
-def test_engine_net_rate_counts_only_what_came_after_the_first_block() -> None:
+def test_steady_rate_counts_only_what_came_after_the_first_block() -> None:
     # Half the rows in the first block at 2 s, all at 4 s: 5,000 messages in 2 s.
-    assert report.engine_throughput(10_000, 9_800, 4_900, 4.0, 2.0) == (2_500.0, 2_500.0)
+    assert report.steady_throughput(10_000, 9_800, 4_900, 4.0, 2.0) == (2_500.0, 2_500.0)
 
 
-def test_engine_rates_when_everything_came_in_one_block_or_never() -> None:
-    assert report.engine_throughput(10_000, 9_800, 9_800, 3.0, 3.0) == (None, 10_000 / 3.0)
-    assert report.engine_throughput(10_000, 0, 0, None, None) == (None, None)
+def test_steady_rates_when_everything_came_in_one_block_or_never() -> None:
+    assert report.steady_throughput(10_000, 9_800, 9_800, 3.0, 3.0) == (None, 10_000 / 3.0)
+    assert report.steady_throughput(10_000, 0, 0, None, None) == (None, None)
 
 
 def test_job_result_figures() -> None:
     r = job_result()
     assert r["messages_per_second"] == 2_500.0
     assert r["messages_per_second_incl_startup"] == round(10_000 / 12.0, 1)
+    assert r["messages_per_second_steady"] == 2_000.0  # 9,000 messages from 6 s to 10.5 s
     assert r["peak_rss_mb"] == 1234.6
     assert r["cpu_seconds_per_1k_messages"] == 3.0
     assert r["cpu_seconds_per_1k_messages_net"] == 1.0
@@ -113,19 +117,25 @@ def test_engine_summary_is_the_mean_of_its_runs() -> None:
     assert summary["peak_rss_mb"] == 500.0
     assert summary["rows_landed"] == 9_799
     assert summary["runs"] == [first, second]
-    assert (summary["ratio_net"], summary["ratio_incl"]) == (1.0, 1.0)
+    assert summary["messages_per_second_steady"] == summary["messages_per_second"]
+    assert (summary["ratio_net"], summary["ratio_incl"], summary["ratio_steady"]) == (1, 1, 1)
 
 
-def test_ratios_are_net_over_net_and_incl_over_incl() -> None:
+def test_ratios_are_net_over_net_incl_over_incl_and_steady_over_net() -> None:
     engine = report.engine_summary([engine_run()])
     assert report.ratios(job_result(), engine) == {
         "ratio_net": 1.0,
         "ratio_incl": round(10_000 / 12.0 / 2_500.0, 3),
+        "ratio_steady": 0.8,
     }
 
 
 def test_ratios_without_an_engine_or_a_rate_are_unknown() -> None:
-    assert report.ratios(job_result(), None) == {"ratio_net": None, "ratio_incl": None}
+    assert report.ratios(job_result(), None) == {
+        "ratio_net": None,
+        "ratio_incl": None,
+        "ratio_steady": None,
+    }
     no_net = job_result(full_run_seconds=8.0)
     engine = report.engine_summary([engine_run()])
     assert report.ratios(no_net, engine)["ratio_net"] is None
@@ -175,8 +185,10 @@ def test_throughput_rows() -> None:
         "movements-job",
         "2,500",
         "833",
+        "2,000",
         "1.00",
         "0.33",
+        "0.80",
         "1,235 MB",
         "1.000 / 3.000",
         "9,800 of 9,800",
@@ -342,6 +354,37 @@ def test_tree_usage_counts_the_whole_tree_orphans_included_and_reaps_it() -> Non
     assert result["cpu"] > 0
     assert result["peak"] is not None and result["peak"] > 0
     assert result["left"] == []
+
+
+def test_newest_block_reads_part_folder_names() -> None:
+    names = ["202507_1_11_3", "202507_12_12_1", "all_7_9_1_12", "detached", "tmp_insert_1_13_13_0"]
+    assert measure.newest_block(names) == 12
+    assert measure.newest_block(["detached", "format_version.txt"]) == -1
+
+
+def test_landing_watch_sees_the_first_and_the_last_insert(tmp_path: Path) -> None:
+    def part(name: str, rows: int) -> None:
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "count.txt").write_text(str(rows))
+
+    watch = measure.LandingWatch(tmp_path / "missing")
+    watch.poll()
+    assert watch.first_at is None
+    watch = measure.LandingWatch(tmp_path)
+    watch.poll()
+    assert (watch.first_at, watch.last_at) == (None, None)
+    part("202507_1_1_1", 100)
+    part("202507_2_2_1", 50)
+    watch.poll()
+    first = watch.first_at
+    assert first is not None and watch.last_at == first and watch.first_rows == 150
+    part("202507_1_2_2", 150)  # a merge: no new block, no new row
+    watch.poll()
+    assert watch.last_at == first
+    part("202507_3_3_1", 10)
+    watch.poll()
+    assert watch.last_at is not None and watch.last_at > first
+    assert watch.first_at == first and watch.first_rows == 150
 
 
 def test_machine_info_describes_this_machine() -> None:
