@@ -277,6 +277,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.jobs = [j for j in args.jobs.split(",") if j]
     if not args.jobs or set(args.jobs) - set(report.JOBS) or len(set(args.jobs)) < len(args.jobs):
         parser.error(f"--jobs: a subset of {','.join(report.JOBS)}")
+    if args.checkpoint_size and not set(args.jobs) & set(bench_live.STATE_JOBS):
+        parser.error("--checkpoint-size measures events-job and base-job: --jobs events,base")
     if (args.rate is None) != (args.seconds is None):
         parser.error("--rate and --seconds go together")
     if args.rate is not None and (args.rate <= 0 or args.seconds <= args.warmup):

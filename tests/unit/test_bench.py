@@ -290,9 +290,19 @@ def test_never_ending_sessions_keep_everything_but_their_end() -> None:
     assert {r.session_id for r in live} == {r.session_id for r in every}
 
 
-def test_bench_rejects_an_unknown_job() -> None:
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--jobs", "movements,nope"],
+        ["--jobs", "movements,movements"],
+        ["--checkpoint-size", "--jobs", "movements"],
+        ["--rate", "1000"],
+        ["--rate", "1000", "--seconds", "5"],  # not longer than the warm-up
+    ],
+)
+def test_bench_refuses_bad_arguments_before_touching_anything(argv: list[str]) -> None:
     with pytest.raises(SystemExit):
-        bench.main(["--jobs", "movements,nope"])
+        bench.main(argv)
 
 
 # --------------------------------------------------------------------------- /proc
