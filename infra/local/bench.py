@@ -27,7 +27,7 @@ import shlex
 import shutil
 import sys
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,11 +35,11 @@ from typing import Any, Final
 
 import bench_live
 import bench_report as report
-from confluent_kafka.admin import AdminClient
 from kafka_engine import run_engine
 from localrun import (
     REPO,
     count_records,
+    delete_topics,
     ensure_broker,
     ensure_topics,
     expected_rows,
@@ -111,15 +111,6 @@ def _bounded(
         landing.first_rows,
         since_start(landing.last_at),
     )
-
-
-def delete_topics(bootstrap: str, topics: Iterable[str]) -> None:
-    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 4})
-    for future in admin.delete_topics(list(topics), operation_timeout=30).values():
-        try:
-            future.result(timeout=30)
-        except Exception as exc:  # cleanup only; the figures are already out
-            print(f"note: could not delete a benchmark topic: {exc}")
 
 
 def _engine_run(

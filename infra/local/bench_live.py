@@ -30,6 +30,7 @@ from urllib.parse import urlparse
 import bench_report as report
 from localrun import (
     StreamingRun,
+    delete_topics,
     disk_usage,
     ensure_topics,
     expected_rows,
@@ -126,11 +127,13 @@ def latency(
     }
     results: dict[str, Any] = {}
     ok = True
+    topics: list[str] = []
     for job in args.jobs:
         topic, group = f"bench-live-{job}-{run_id}", f"bench-live-{job}-{run_id}"
         dead_letters = f"bench-live-dead-letter-{job}-{run_id}"
         ensure_topics(bootstrap, {topic: PARTITIONS, dead_letters: 1})
         settings = {**args.settings, "DEAD_LETTER_TOPIC": dead_letters}
+        topics += [topic, dead_letters]
         try:
             with TreeUsage() as usage:
                 run, store = _start(job, bootstrap, topic, work / job, group, settings)
@@ -173,6 +176,8 @@ def latency(
             f" {figures['rows_landed_at_stop']:,} rows landed only at the stop",
             flush=True,
         )
+    if not args.keep_topics:
+        delete_topics(bootstrap, topics)
     return stream, results, ok
 
 
@@ -256,4 +261,6 @@ def checkpoint_size(
                 "bytes_per_session": round(figures["checkpoint_bytes"] / args.live_sessions, 1),
             }
             print(f"  {job}-job: {figures}", flush=True)
+        if not args.keep_topics:
+            delete_topics(bootstrap, (topic, dead_letters))
     return {"live_sessions": args.live_sessions, "streams": streams}, results, ok

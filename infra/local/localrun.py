@@ -18,6 +18,7 @@ from typing import Any
 import clickhouse_connect
 from broker import choose_broker, create_topics
 from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka.admin import AdminClient
 
 from jupiter_common.synthetic import SyntheticRecord
 
@@ -36,6 +37,15 @@ def ensure_broker(bootstrap: str | None) -> str:
     choice = choose_broker(bootstrap)
     print(choice.line, flush=True)
     return choice.bootstrap
+
+
+def delete_topics(bootstrap: str, topics: Iterable[str]) -> None:
+    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 4})
+    for future in admin.delete_topics(list(topics), operation_timeout=30).values():
+        try:
+            future.result(timeout=30)
+        except Exception as exc:  # cleanup only; the figures are already out
+            print(f"note: could not delete a benchmark topic: {exc}")
 
 
 def ensure_topics(bootstrap: str, topics: Mapping[str, int]) -> None:
