@@ -27,7 +27,7 @@ from parsing_corpus import CASES, fuzz_inputs
 from support import SEED
 
 import jupiter_common.batch_parsing as batch_parsing
-from jupiter_common.batch_parsing import MAX_BRACKETS, ParsedBatch, parse_batch
+from jupiter_common.batch_parsing import MAX_BRACKETS, MAX_DIGITS, ParsedBatch, parse_batch
 from jupiter_common.parsing import ParseResult, Rejection, parse_session
 from jupiter_common.schema import COORDINATE_FIELDS, STATUS_PATTERN, SessionMessage
 from jupiter_common.synthetic import GeneratorConfig, generate
@@ -296,6 +296,30 @@ EDGE_CASES: dict[str, bytes | None] = {
         for d in (100, 199, 200)
     },
     "many shallow brackets": dumps(tail=',"x":[' + ",".join(["[]"] * 300) + "]"),
+    # long numbers: jiter refuses more than 4,300 digits before the point, RapidJSON does not
+    **{
+        f"ignored number of {label}": dumps(tail=f',"x":{literal}')
+        for label, literal in (
+            ("1,000 digits", "7" * 1000),
+            ("1,001 digits", "7" * 1001),
+            ("4,300 digits", "7" * 4300),
+            ("4,301 digits", "7" * 4301),
+            ("-4,301 digits", "-" + "7" * 4301),
+            ("4,301 digits and a fraction", "7" * 4301 + ".5"),
+            ("4,301 digits and an exponent", "7" * 4301 + "e-4301"),
+            ("5,000 fraction digits", "0." + "7" * 5000),
+            ("a 5,000-digit exponent", "1e-" + "0" * 4999 + "1"),
+            ("100,000 digits", "7" * 100_000),
+        )
+    },
+    "start_lat of 4,301 digits": dumps(raw={"start_lat": "4" * 4301}),
+    "start_lon of 4,301 digits, an exponent back in range": dumps(
+        raw={"start_lon": "1" * 4301 + "e-4299"}
+    ),
+    "start_lat with 5,000 zeros after the point": dumps(raw={"start_lat": "40." + "0" * 5000}),
+    "ignored string of 5,000 digits": dumps({"x": "7" * 5000}),
+    "noncharacters": dumps({"x": "\uffff\ufffe"}),
+    "escaped noncharacters": dumps(tail=',"x":"\\uffff\\ufffe"'),
     "deep nesting in the status": dumps(raw={"status": nested(300)}),
     "nesting 400,000 deep": dumps(tail=f',"x":{nested(400_000)}'),
     # strings and escapes
@@ -726,7 +750,8 @@ def _fuzzed_record(rng: random.Random, base: dict[str, Any]) -> bytes:
         elif kind == 8:
             literals = ("NaN", "Infinity", "-Infinity", "Inf", "-Inf", "-NaN")
             depth = rng.choice((3, 150, 199, 200, 201))
-            tail.append(f'"z":{rng.choice((*literals, nested(depth)))}')
+            digits = "9" * rng.choice((1000, 4300, 4301))
+            tail.append(f'"z":{rng.choice((*literals, nested(depth), digits))}')
         elif kind == 9 and isinstance(data.get(field), str):
             text = data[field]
             at = rng.randrange(len(text) + 1)
@@ -843,6 +868,8 @@ GATED: dict[str, bytes | None] = {
     "status the string NaN": EDGE_CASES["status the string NaN"],
     "ignored arrays nested 129 deep": EDGE_CASES["ignored arrays nested 129 deep"],
     "many shallow brackets": EDGE_CASES["many shallow brackets"],
+    "4,301 digits": EDGE_CASES["ignored number of 4,301 digits"],
+    "5,000 digits in a string": EDGE_CASES["ignored string of 5,000 digits"],
     "invalid UTF-8 in an ignored field": EDGE_CASES["invalid UTF-8 in an ignored field"],
     "-0": EDGE_CASES["start_lat -0"],
     "-0.0": EDGE_CASES["start_lat -0.0"],
@@ -1063,6 +1090,14 @@ def test_the_bracket_gate_is_below_the_json_parsers_depth_limit() -> None:
         assert isinstance(parse_session(dumps(tail=f',"x":{inner}')), SessionMessage)
     for inner in (nested(201), nested_objects(200)):
         assert isinstance(parse_session(dumps(tail=f',"x":{inner}')), Rejection)
+
+
+def test_the_digit_gate_is_below_the_json_parsers_number_limit() -> None:
+    """Arrow reads values without a run of more than MAX_DIGITS digits: pydantic must accept
+    such numbers. Its limit is 4,300 digits before the decimal point."""
+    assert isinstance(parse_session(dumps(tail=f',"x":{"7" * MAX_DIGITS}')), SessionMessage)
+    assert isinstance(parse_session(dumps(tail=f',"x":{"7" * 4300}')), SessionMessage)
+    assert isinstance(parse_session(dumps(tail=f',"x":{"7" * 4301}')), Rejection)
 
 
 def test_the_timestamp_range_is_the_schemas() -> None:

@@ -37,8 +37,9 @@ as its gates, each of which ``tests/unit/test_batch_parsing.py`` covers:
    rows or two values as one), hold no ``\\n`` or ``\\r`` (the reader's row delimiters), no
    ``NaN`` or ``Inf`` (RapidJSON also takes ``Inf``, ``-Inf`` and ``-NaN``, jiter does not), at
    most :data:`MAX_BRACKETS` ``{`` and ``[`` (jiter refuses nesting deeper than about 200,
-   RapidJSON has no limit), and are UTF-8 by Python's strict decoder (Arrow does not check the
-   UTF-8 of the fields it ignores).
+   RapidJSON has no limit), no run of more than :data:`MAX_DIGITS` digits (jiter refuses a
+   number with more than 4,300 digits before its point, Arrow reads it), and are UTF-8 by
+   Python's strict decoder (Arrow does not check the UTF-8 of the fields it ignores).
 2. How it reads (:func:`_read`). The schema is explicit and typed, and Arrow refuses a part on a
    type mismatch (a string or boolean where a number belongs, a number where a string belongs),
    a duplicate schema key, a syntax error, or a number beyond a double; a part is used only if
@@ -77,7 +78,14 @@ import pyarrow.json as pj
 from jupiter_common.parsing import Rejection, parse_session
 from jupiter_common.schema import COORDINATE_FIELDS, EARLIEST, LATEST, SessionMessage
 
-__all__ = ["MAX_BRACKETS", "MAX_FAILED_READS", "MIN_READ_RECORDS", "ParsedBatch", "parse_batch"]
+__all__ = [
+    "MAX_BRACKETS",
+    "MAX_DIGITS",
+    "MAX_FAILED_READS",
+    "MIN_READ_RECORDS",
+    "ParsedBatch",
+    "parse_batch",
+]
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +135,11 @@ MAX_BRACKETS: Final = 128
 """A value with more ``{`` and ``[`` bytes than this takes the slow path. Nesting is no deeper
 than that count, and pydantic's JSON parser refuses nesting deeper than about 200 levels, which
 Arrow's reader accepts."""
+
+MAX_DIGITS: Final = 1000
+"""A value with a run of more digits than this takes the slow path. Pydantic's JSON parser
+refuses a number with more than 4,300 digits before its decimal point ("number out of range",
+whatever ``sys.set_int_max_str_digits`` says); Arrow's reader takes it in a field it ignores."""
 
 MIN_READ_RECORDS: Final = 24
 """A part of a batch with fewer readable values than this goes through ``parse_session`` without
@@ -266,6 +279,7 @@ def _screen(joined: _Joined) -> Bools:
     for needle in _REFUSED_BYTES:
         readable[joined.holding(needle)] = False
     readable &= _bracket_counts(joined, readable) <= MAX_BRACKETS
+    readable[_long_digit_runs(joined)] = False
     readable[_not_utf8(joined, readable)] = False
     return readable
 
@@ -288,6 +302,16 @@ def _bracket_counts(joined: _Joined, readable: Bools) -> Ints:
         return readable.astype(np.int64)
     counts: Ints = np.bincount(joined.owners(np.flatnonzero(marks)), minlength=len(readable))
     return counts
+
+
+def _long_digit_runs(joined: _Joined) -> Ints:
+    """Values with a run of more than :data:`MAX_DIGITS` digits; only a long value can have
+    one, so the common batch costs one comparison."""
+    if not len(joined.lengths) or joined.lengths.max() <= MAX_DIGITS:
+        return np.zeros(0, np.int64)
+    edges = np.diff(_is_digit(joined.data).view(np.int8), prepend=0, append=0)
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    return np.unique(joined.owners(starts[ends - starts > MAX_DIGITS]))
 
 
 def _not_utf8(joined: _Joined, readable: Bools) -> list[int]:
