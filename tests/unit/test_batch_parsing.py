@@ -158,7 +158,7 @@ def check_in_batches(values: Sequence[bytes | None], sizes: Sequence[int], seed:
 
 SYNTHETIC_SEEDS = (1, 2, 3, 4)
 FUZZ_SEEDS = (11, 12, 13)
-FUZZ_RECORDS_PER_SEED = 10_000
+FUZZ_RECORDS_PER_SEED = 13_000
 
 
 @cache
@@ -901,10 +901,12 @@ def test_agrees_on_everything_mixed() -> None:
 
 
 def test_the_differential_tests_compare_over_100k_records() -> None:
+    """Each input counted once, though most are compared more than once (in several batch
+    contexts, or surrounded by valid records)."""
     counts = {
         "synthetic": sum(len(synthetic(seed)[0]) for seed in SYNTHETIC_SEEDS),
-        "corpus": 2 * len(corpus()),
-        "edge cases": len(EDGE_CASES) * (len(mixed_into_clean(None)) + 1),
+        "corpus": len(corpus()),
+        "edge cases": len(EDGE_CASES),
         "fuzzed": sum(len(fuzzed(seed)) for seed in FUZZ_SEEDS),
     }
     assert sum(counts.values()) >= 100_000, counts
