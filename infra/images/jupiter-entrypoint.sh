@@ -4,9 +4,8 @@
 # `standalone-job` / `taskmanager` / pass-through commands).
 #
 # The only addition: a TaskManager started without TASK_MANAGER_NUMBER_OF_TASK_SLOTS gets
-# ceil(parallelism / JUPITER_TASKMANAGERS) slots, where parallelism is the larger of
-# FLINK_PARALLELISM and SINK_PARALLELISM, so that N TaskManagers together always offer the slots
-# the job needs (Docker Compose cannot compute that itself). The official entrypoint turns
+# ceil(FLINK_PARALLELISM / JUPITER_TASKMANAGERS) slots, so that N TaskManagers together always
+# offer the slots the job needs (Docker Compose cannot compute that itself). The official entrypoint turns
 # TASK_MANAGER_NUMBER_OF_TASK_SLOTS into taskmanager.numberOfTaskSlots.
 #
 # On Kubernetes the Flink operator starts /docker-entrypoint.sh directly and sets the slots from
@@ -25,11 +24,7 @@ positive_int() {
 
 if [[ ${1:-} == "taskmanager" && -z ${TASK_MANAGER_NUMBER_OF_TASK_SLOTS:-} ]]; then
     parallelism=$(positive_int FLINK_PARALLELISM "${FLINK_PARALLELISM:-}" 1)
-    sink_parallelism=$(positive_int SINK_PARALLELISM "${SINK_PARALLELISM:-}" 0)
     taskmanagers=$(positive_int JUPITER_TASKMANAGERS "${JUPITER_TASKMANAGERS:-}" 1)
-    if ((sink_parallelism > parallelism)); then
-        parallelism=$sink_parallelism
-    fi
     if ((parallelism < 1)); then
         parallelism=1
     fi

@@ -36,7 +36,7 @@ from typing import Any
 
 import pyflink
 
-from jupiter_common.flink.environment import SILENCE_ENVIRONMENT_DUMP
+from jupiter_common.flink.environment import REQUIRED_JARS, SILENCE_ENVIRONMENT_DUMP
 from jupiter_common.settings import Settings, drop_secret_variables, load_settings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -191,18 +191,20 @@ def log4j_properties(name: str) -> str:
 
 
 def _link_lib(cluster: Cluster) -> None:
-    """Flink's lib as a Flink image lays it out: PyFlink's jars, flink-python (for Python jobs)
-    and the Kafka connector, so jobs ship no jars of their own."""
+    """Flink's lib as a Flink image lays it out: PyFlink's jars, flink-python (for Python jobs),
+    the Kafka connector and Jupiter's functions, so jobs ship no jars of their own."""
     shutil.rmtree(cluster.lib_dir, ignore_errors=True)
     cluster.lib_dir.mkdir(parents=True)
-    connector = sorted((REPO / ".cache" / "jars" / "flink").glob("flink-sql-connector-kafka-*.jar"))
-    if not connector:
-        raise ClusterError("the Kafka connector jar is missing: run `bash infra/local/setup.sh`")
     jars = [
         *(PYFLINK_HOME / "lib").glob("*.jar"),
         *(PYFLINK_HOME / "opt").glob("flink-python-*.jar"),
     ]
-    for jar in [*jars, connector[-1]]:
+    for pattern, what in REQUIRED_JARS.items():
+        found = sorted((REPO / ".cache" / "jars" / "flink").glob(pattern))
+        if not found:
+            raise ClusterError(f"{what} jar is missing: run `bash infra/local/setup.sh`")
+        jars.append(found[-1])
+    for jar in jars:
         (cluster.lib_dir / jar.name).symlink_to(jar)
 
 

@@ -872,11 +872,6 @@ def fake_entrypoint(tmp_path: Path) -> Path:
         ({"FLINK_PARALLELISM": "5", "JUPITER_TASKMANAGERS": "2"}, "taskmanager", "slots=3"),
         ({"FLINK_PARALLELISM": "1", "JUPITER_TASKMANAGERS": "3"}, "taskmanager", "slots=1"),
         (
-            {"FLINK_PARALLELISM": "2", "SINK_PARALLELISM": "6", "JUPITER_TASKMANAGERS": "2"},
-            "taskmanager",
-            "slots=3",
-        ),
-        (
             {"FLINK_PARALLELISM": "8", "TASK_MANAGER_NUMBER_OF_TASK_SLOTS": "5"},
             "taskmanager",
             "slots=5",
@@ -889,7 +884,6 @@ def test_entrypoint_gives_each_taskmanager_enough_slots(
 ) -> None:
     script = fake_entrypoint(tmp_path)
     environ = {k: v for k, v in os.environ.items() if k not in ("FLINK_PARALLELISM",)}
-    environ.pop("SINK_PARALLELISM", None)
     environ.pop("TASK_MANAGER_NUMBER_OF_TASK_SLOTS", None)
     result = subprocess.run(
         [str(script), command],
@@ -1002,7 +996,6 @@ def test_compose_job_file_is_an_application_cluster_of_one_job(job: str, tmp_pat
     assert raw_jm["FLINK_PARALLELISM"] == f"${{{prefix}_PARALLELISM:-1}}"
     assert raw_tm["FLINK_PARALLELISM"] == f"${{{prefix}_PARALLELISM:-1}}"
     assert raw_tm["JUPITER_TASKMANAGERS"] == f"${{{prefix}_TASKMANAGERS:-1}}"
-    assert raw_jm["SINK_PARALLELISM"] == raw_tm["SINK_PARALLELISM"]
     assert raw[tm_name]["deploy"]["replicas"] == f"${{{prefix}_TASKMANAGERS:-1}}"
     # The password: from CLICKHOUSE_PASSWORD (environment or .env) into a secret, a file in the
     # JobManager only, never an environment variable of a job container.

@@ -10,6 +10,7 @@ from support import load_local_tool
 
 from jupiter_common.flink.environment import (
     BEAM_ENVIRONMENT_LOGGER,
+    LOCAL_JVM_ARGS,
     LOCAL_LOG4J,
     SILENCE_ENVIRONMENT_DUMP,
     prepare_process_environment,
@@ -35,14 +36,15 @@ def test_secrets_leave_the_environment_and_the_log_configuration_is_jupiters() -
         "KAFKA_SASL_PASSWORD_FILE": "/run/secrets/kafka",
         "KAFKA_BOOTSTRAP": "kafka:9092",
         "LOG4J_PROPERTIES": str(LOCAL_LOG4J),
+        "JVM_ARGS": LOCAL_JVM_ARGS,
     }
 
 
 @pytest.mark.parametrize("variable", ["LOG4J_PROPERTIES", "FLINK_CONF_DIR"])
 def test_your_own_log_configuration_wins(variable: str) -> None:
-    environ = {variable: "/etc/mine", "CLICKHOUSE_PASSWORD": SECRET}
+    environ = {variable: "/etc/mine", "CLICKHOUSE_PASSWORD": SECRET, "JVM_ARGS": "-Xmx2g"}
     assert prepare_process_environment(environ) == ["CLICKHOUSE_PASSWORD"]
-    assert environ == {variable: "/etc/mine"}
+    assert environ == {variable: "/etc/mine", "JVM_ARGS": "-Xmx2g"}
 
 
 def test_the_local_log_configuration_silences_the_environment_dump_only() -> None:

@@ -6,6 +6,7 @@ import zipfile
 
 from support import CONNECTOR_JARS
 
+from jupiter_common.flink.dead_letter_sink import dead_letter_table_ddl
 from jupiter_common.flink.kafka_security import kafka_client_properties
 from jupiter_common.flink.source import source_ddl, source_options
 from jupiter_common.settings import load_settings
@@ -38,7 +39,8 @@ def test_sasl_ssl_with_scram_and_a_pem_ca() -> None:
     options = source_options(settings)
     assert options["properties.security.protocol"] == "SASL_SSL"
     # The DDL quotes every option as a SQL literal, quotes doubled.
-    assert "'properties.sasl.jaas.config'" in source_ddl(settings)
+    assert "'properties.sasl.jaas.config'" in source_ddl(settings, "sessions")
+    assert "'properties.sasl.jaas.config'" in dead_letter_table_ddl(settings, "dead_letters")
 
 
 def test_login_modules_exist_in_the_shaded_connector_jar() -> None:

@@ -8,21 +8,19 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
+import numpy as np
 import pytest
 from clickhouse_connect.driver.client import Client
 from pydantic import ValidationError
 from support import SEED
 
-from jupiter_base.job import header_row
+from jupiter_common.batch_parsing import ParsedBatch, parse_batch
 from jupiter_common.clickhouse import ensure_table
-from jupiter_common.dead_letter import SourceRecord
 from jupiter_common.parsing import parse_session
 from jupiter_common.schema import COORDINATE_FIELDS, SessionMessage
-from jupiter_common.session_record import session_records
 from jupiter_common.tables import SESSION_EVENTS, SESSION_MOVEMENTS, SESSIONS_BASE, TableSpec
-from jupiter_common.writer import ClickHouseWriter, RetryPolicy
-from jupiter_events.job import event_row
-from jupiter_movements.job import movement_rows
+from jupiter_common.writer import ClickHouseWriter, RetryPolicy, arrow_batch
+from jupiter_movements.job import movement_columns
 
 # 2025-07-19T12:34:56.789Z by hand: 1970..2024 is 55 years with 14 leap days -> 20089 days;
 # Jan..Jun 2025 is 181 days, plus 18 -> 20288 days = 1752883200 s; 12:34:56 = 45296 s.
@@ -329,33 +327,71 @@ TABLES: list[tuple[TableSpec, str]] = [
 ]  # fmt: skip
 
 
+def _columns(table: TableSpec, batch: ParsedBatch, partitions: Any, offsets: Any) -> Any:
+    """The insert columns the job makes of ``batch``: movements-job's own function, and for
+    the stateful jobs what their SQL selects (every message taken as a header / a change)."""
+    if table is SESSION_MOVEMENTS:
+        return movement_columns(batch, partitions, offsets)
+    ids = {
+        "session_id": batch.session_id,
+        "vehicle_id": batch.vehicle_id,
+        "order_id": batch.order_id,
+        "source_partition": partitions,
+        "source_offset": offsets,
+    }
+    if table is SESSION_EVENTS:
+        return {
+            **ids,
+            "timestamp": batch.timestamp_ms,
+            "status": batch.status,
+            "previous_status": batch.status,
+            "lat": batch.current_lat,
+            "lon": batch.current_lon,
+        }
+    return {**ids, "started_at": batch.timestamp_ms, "start_lat": batch.start_lat,
+            "start_lon": batch.start_lon, "end_lat": batch.end_lat, "end_lon": batch.end_lon}  # fmt: skip
+
+
+def _expected(table: TableSpec, message: SessionMessage, partition: int, offset: int) -> Any:
+    ids = (str(message.session_id), str(message.vehicle_id), str(message.order_id))
+    if table is SESSION_MOVEMENTS:
+        if message.current_lat is None:
+            return None
+        return (*ids, message.timestamp_ms, message.status, message.current_lat,
+                message.current_lon, partition, offset)  # fmt: skip
+    if table is SESSION_EVENTS:
+        return (*ids, message.timestamp_ms, message.status, message.status, message.current_lat,
+                message.current_lon, partition, offset)  # fmt: skip
+    return (*ids, message.timestamp_ms, message.start_lat, message.start_lon, message.end_lat,
+            message.end_lon, partition, offset)  # fmt: skip
+
+
 @pytest.mark.parametrize(("table", "columns"), TABLES, ids=[t.name for t, _ in TABLES])
 def test_every_value_the_contract_accepts_lands_in_clickhouse_unchanged(
     table: TableSpec, columns: str, chdb_client: Client
 ) -> None:
-    """A value that passes validation must never fail the insert: that would stop the job
-    with the batch in state and fail it again after every restart. Rows from the extreme
-    valid messages, made by the jobs' own row functions, go through the writer into the real
-    tables and read back exactly."""
-    rows: list[tuple[object, ...]] = []
-    for i, body in enumerate(EXTREMES):
-        parsed = parse_session(json.dumps(body).encode())
+    """A value that passes validation must never fail the insert: that would fail the job
+    again after every restart. The extreme valid messages go through the data path's parser,
+    the job's columns and the writer into the real tables and read back exactly as
+    ``parse_session`` reads them."""
+    values = [json.dumps(body).encode() for body in EXTREMES]
+    batch = parse_batch(values)
+    assert batch.valid.all(), dict(batch.rejections)
+    partitions = np.full(len(values), 2**31 - 1, dtype=np.int64)
+    offsets = np.array([2**63 - 1 - i for i in range(len(values))], dtype=np.int64)
+    expected = []
+    for value, partition, offset in zip(values, partitions, offsets, strict=True):
+        parsed = parse_session(value)
         assert isinstance(parsed, SessionMessage), parsed
-        source = SourceRecord("sessions-topic", 2**31 - 1, 2**63 - 1 - i)
-        (record,) = session_records(parsed, source)
-        if table is SESSION_MOVEMENTS:
-            rows += movement_rows(parsed, source)
-        elif table is SESSION_EVENTS:
-            rows.append(event_row(record, record.status))
-        else:
-            rows.append(header_row(record))
+        expected.append(_expected(table, parsed, int(partition), int(offset)))
     database = f"extremes_{table.name}"
     ensure_table(chdb_client, table, database)
-    ClickHouseWriter(chdb_client, table, database, RetryPolicy(max_retries=0)).write(rows)
+    writer = ClickHouseWriter(chdb_client, table, database, RetryPolicy(max_retries=0))
+    writer.write_table(arrow_batch(table, _columns(table, batch, partitions, offsets)))
     landed = chdb_client.query(
         f"SELECT {columns} FROM {database}.{table.name} ORDER BY source_offset DESC"
     ).result_rows
-    assert [tuple(row) for row in landed] == rows
+    assert [tuple(row) for row in landed] == [row for row in expected if row is not None]
     if table is SESSIONS_BASE:  # the earliest-wins version stays positive over the range
         versions = f"SELECT min(header_version) FROM {database}.{table.name}"
         assert chdb_client.query(versions).result_rows[0][0] > 0

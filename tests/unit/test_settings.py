@@ -135,7 +135,12 @@ INVALID: dict[str, list[tuple[str, tuple[str, ...]]]] = {
         ("0", (">= 1",)),
         ("30001", ("<= 30000",)),
     ],
-    "SINK_PARALLELISM": [("auto", ("whole number",)), ("-1", (">= 0",)), ("1025", ("<= 1024",))],
+    "FLINK_PYTHON_BUNDLE_SIZE": [
+        ("big", ("whole number",)),
+        ("0", (">= 1",)),
+        ("10000001", ("<= 10000000",)),
+    ],
+    "FLINK_STATE_BACKEND": [("memory", ("hashmap", "rocksdb"))],
     "SESSION_STATE_TTL_MS": [
         ("1d", ("whole number",)),
         ("999", (">= 1000",)),
@@ -323,26 +328,9 @@ def test_no_embedded_path_means_a_server() -> None:
 
 
 @pytest.mark.parametrize(
-    ("environ", "expected"),
-    [
-        ({}, 1),
-        ({"FLINK_PARALLELISM": "6"}, 6),
-        ({"FLINK_PARALLELISM": "6", "SINK_PARALLELISM": "3"}, 3),
-        ({"SINK_PARALLELISM": "4"}, 4),
-        ({"SINK_PARALLELISM": "0", "FLINK_PARALLELISM": "5"}, 5),
-        ({"CLICKHOUSE_EMBEDDED_PATH": "/tmp/ch", "SINK_PARALLELISM": "4"}, 1),
-        ({"CLICKHOUSE_EMBEDDED_PATH": "/tmp/ch", "FLINK_PARALLELISM": "8"}, 1),
-    ],
-)
-def test_writer_parallelism(environ: dict[str, str], expected: int) -> None:
-    assert load_settings("movements", environ).writer_parallelism == expected
-
-
-@pytest.mark.parametrize(
     "environ",
     [
         {"FLINK_PARALLELISM": "200"},
-        {"SINK_PARALLELISM": "200"},
         {"FLINK_PARALLELISM": "4", "FLINK_MAX_PARALLELISM": "2"},
     ],
 )

@@ -1,36 +1,42 @@
 """movements-job: every message that carries ``current_lat``/``current_lon`` becomes one
-``session_movements`` row. Stateless: no keyed state before the sink, so it scales with
-``FLINK_PARALLELISM`` alone."""
+``session_movements`` row. Stateless: each Arrow batch of records is parsed and its pings are
+inserted in one Python call, so it scales with ``FLINK_PARALLELISM`` alone."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
-from jupiter_common.dead_letter import SourceRecord
-from jupiter_common.flink.runner import JobSpec, Pipeline, run_job
-from jupiter_common.schema import SessionMessage
+import pyarrow as pa
+
+from jupiter_common.batch_parsing import ParsedBatch
+from jupiter_common.flink.pipeline import Pipeline
+from jupiter_common.flink.runner import JobSpec, run_job
+from jupiter_common.flink.udfs import Offsets
 from jupiter_common.tables import SESSION_MOVEMENTS
 
 
-def movement_rows(message: SessionMessage, source: SourceRecord) -> Iterator[tuple[object, ...]]:
-    """One row per GPS ping, in ``SESSION_MOVEMENTS.insert_columns`` order; none otherwise."""
-    if message.current_lat is None or message.current_lon is None:
-        return
-    yield (
-        str(message.session_id),
-        str(message.vehicle_id),
-        str(message.order_id),
-        message.timestamp_ms,
-        message.status,
-        message.current_lat,
-        message.current_lon,
-        source.partition,
-        source.offset,
-    )
+def movement_columns(
+    batch: ParsedBatch, partitions: Offsets, offsets: Offsets
+) -> Mapping[str, Any]:
+    """The ``session_movements`` columns of a parsed batch: one row per GPS ping."""
+    pings = batch.has_position
+    mask = pa.array(pings)
+    return {
+        "session_id": batch.session_id.filter(mask),
+        "vehicle_id": batch.vehicle_id.filter(mask),
+        "order_id": batch.order_id.filter(mask),
+        "timestamp": batch.timestamp_ms[pings],
+        "status": batch.status.filter(mask),
+        "lat": batch.current_lat[pings],
+        "lon": batch.current_lon[pings],
+        "source_partition": partitions[pings],
+        "source_offset": offsets[pings],
+    }
 
 
 def build(pipeline: Pipeline) -> None:
-    pipeline.write(pipeline.sessions(movement_rows), SESSION_MOVEMENTS)
+    pipeline.parse_and_land(SESSION_MOVEMENTS, movement_columns)
 
 
 JOB = JobSpec(name="movements", table=SESSION_MOVEMENTS, build=build)

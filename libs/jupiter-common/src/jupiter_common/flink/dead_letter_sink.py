@@ -1,8 +1,9 @@
 """The dead-letter destination: a Kafka topic, written at least once.
 
-Flink's ``KafkaSink`` with ``AT_LEAST_ONCE`` flushes its pending records before each checkpoint
-completes, so a refused record is in the dead-letter topic before the source offset that
-produced it is committed: a crash can duplicate a dead letter, never lose one.
+The dead letters leave through the Kafka table connector (a JVM sink), with delivery guarantee
+``at-least-once``: it flushes its pending records before each checkpoint completes, so a refused
+record is in the dead-letter topic before the source offset that produced it is committed: a
+crash can duplicate a dead letter, never lose one.
 
 The flip side: a dead letter Kafka refuses fails the job, and it fails again on every replay of
 the same record, forever. So a dead letter is never larger than
@@ -26,14 +27,11 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]  # exported, n
     ConfigResource,
     ResourceType,
 )
-from pyflink.common.serialization import SimpleStringSchema
-from pyflink.datastream import DataStream
-from pyflink.datastream.connectors.base import DeliveryGuarantee
-from pyflink.datastream.connectors.kafka import KafkaRecordSerializationSchema, KafkaSink
 
 from jupiter_common.dead_letter import DEAD_LETTER_RECORD_LIMIT
 from jupiter_common.errors import DeadLetterTopicError
 from jupiter_common.flink.kafka_security import kafka_client_properties, librdkafka_properties
+from jupiter_common.flink.source import with_clause
 from jupiter_common.settings import Settings
 
 log = logging.getLogger("jupiter")
@@ -42,32 +40,22 @@ TOPIC_LIMIT_CONFIG: Final = "max.message.bytes"
 CHECK_TIMEOUT_S: Final = 10.0
 
 
-def dead_letter_sink(settings: Settings) -> KafkaSink:
-    serializer = (
-        KafkaRecordSerializationSchema.builder()
-        .set_topic(settings.dead_letter_topic)
-        .set_value_serialization_schema(SimpleStringSchema())
-        .build()
-    )
-    builder = (
-        KafkaSink.builder()
-        .set_bootstrap_servers(settings.kafka_bootstrap)
-        .set_record_serializer(serializer)
-        .set_delivery_guarantee(DeliveryGuarantee.AT_LEAST_ONCE)
-        .set_property("client.id", f"{settings.job_name}-dead-letter")
+def dead_letter_table_ddl(settings: Settings, name: str) -> str:
+    """``CREATE TEMPORARY TABLE name (value STRING)`` writing each row, a dead letter's JSON,
+    as one record of ``DEAD_LETTER_TOPIC``."""
+    options = {
+        "connector": "kafka",
+        "topic": settings.dead_letter_topic,
+        "properties.bootstrap.servers": settings.kafka_bootstrap,
+        "properties.client.id": f"{settings.job_name}-dead-letter",
         # Every dead letter fits; the topic is checked for the same size at start-up.
-        .set_property("max.request.size", str(DEAD_LETTER_RECORD_LIMIT))
-    )
+        "properties.max.request.size": str(DEAD_LETTER_RECORD_LIMIT),
+        "sink.delivery-guarantee": "at-least-once",
+        "format": "raw",
+    }
     for key, value in kafka_client_properties(settings).items():
-        builder = builder.set_property(key, value)
-    return builder.build()
-
-
-def write_dead_letters(dead_letters: DataStream, settings: Settings) -> None:
-    """Send ``dead_letters`` (JSON strings) to ``DEAD_LETTER_TOPIC``, after checking, in the
-    driver, that the topic takes the largest one (:func:`check_dead_letter_topic`)."""
-    check_dead_letter_topic(settings)
-    dead_letters.sink_to(dead_letter_sink(settings)).name("dead-letter").uid("dead-letter-sink")
+        options[f"properties.{key}"] = value
+    return f"CREATE TEMPORARY TABLE {name} (`value` STRING) WITH (\n{with_clause(options)}\n)"
 
 
 def check_dead_letter_topic(

@@ -1,7 +1,10 @@
 """The Flink execution environment a Jupiter job runs in, configured from :class:`Settings`.
 
 Configuration keys are Flink 2.x names. Python functions run in ``process`` mode: chDB hangs in
-``thread`` mode, and process mode flushes each Python bundle before a checkpoint barrier.
+``thread`` mode, and process mode flushes each Python bundle before a checkpoint barrier. Records
+cross to Python in Arrow batches of ``SINK_BATCH_SIZE`` rows; a bundle (``FLINK_PYTHON_BUNDLE_SIZE``
+records, or ``SINK_FLUSH_INTERVAL_MS``) ends with every batch handed over, so no row waits longer
+than the flush interval in a Python function.
 
 No secret reaches a log: the Python workers inherit the JVM's environment, and Flink's Python
 runner (Beam's ``DefaultJobBundleFactory``) logs that environment whole, so
@@ -25,7 +28,15 @@ from pyflink.table import StreamTableEnvironment
 from jupiter_common.errors import ConnectorJarNotFoundError
 from jupiter_common.settings import Settings, drop_secret_variables
 
-CONNECTOR_JAR_GLOB = "flink-sql-connector-kafka-*.jar"
+REQUIRED_JARS: Final = {
+    "flink-sql-connector-kafka-*.jar": "the Flink Kafka connector",
+    "jupiter-functions-*.jar": "Jupiter's Flink functions (libs/jupiter-functions)",
+}
+"""What every job needs on Flink's class path, by file pattern."""
+
+LOCAL_JVM_ARGS: Final = "-Xmx768m"
+"""Heap of a JVM PyFlink starts for an in-process run (unless ``JVM_ARGS`` says otherwise): the
+default, a quarter of the machine's memory, lets the heap grow far past what a job needs."""
 
 LOCAL_LOG4J: Final = Path(__file__).with_name("log4j-local.properties")
 """Log4j 2 configuration of a JVM PyFlink starts for an in-process run."""
@@ -51,6 +62,7 @@ def prepare_process_environment(environ: MutableMapping[str, str] | None = None)
     removed = drop_secret_variables(env)
     if "LOG4J_PROPERTIES" not in env and "FLINK_CONF_DIR" not in env:
         env["LOG4J_PROPERTIES"] = str(LOCAL_LOG4J)
+    env.setdefault("JVM_ARGS", LOCAL_JVM_ARGS)
     return removed
 
 
@@ -64,7 +76,12 @@ def flink_configuration(settings: Settings, restore_path: str | None = None) -> 
         "execution.checkpointing.mode": "EXACTLY_ONCE",
         "execution.checkpointing.externalized-checkpoint-retention": "RETAIN_ON_CANCELLATION",
         "execution.checkpointing.num-retained": "3",
-        "state.backend.type": "hashmap",
+        "state.backend.type": settings.flink_state_backend,
+        "execution.checkpointing.incremental": str(settings.flink_state_backend == "rocksdb"),
+        "table.exec.state.ttl": f"{settings.session_state_ttl_ms} ms",
+        "python.fn-execution.arrow.batch.size": str(settings.sink_batch_size),
+        "python.fn-execution.bundle.size": str(settings.flink_python_bundle_size),
+        "python.fn-execution.bundle.time": str(settings.sink_flush_interval_ms),
     }
     if settings.checkpoint_root:
         values["execution.checkpointing.dir"] = settings.checkpoint_root
@@ -86,18 +103,20 @@ def flink_configuration(settings: Settings, restore_path: str | None = None) -> 
 
 
 def connector_jars(settings: Settings) -> list[str]:
-    """``file://`` URLs of the Kafka connector jar(s) to ship with the job.
+    """``file://`` URLs of the jars to ship with the job: the Kafka connector and Jupiter's
+    functions (:data:`REQUIRED_JARS`).
 
-    ``FLINK_CONNECTOR_JARS`` names jar files or directories (separated by ``;``). Unset, the jar
+    ``FLINK_CONNECTOR_JARS`` names jar files or directories (separated by ``;``). Unset, the jars
     must already be in Flink's own ``lib`` (as in the container images): nothing is shipped.
     """
     spec = settings.flink_connector_jars
     if not spec:
-        if _in_flink_lib():
+        missing = [what for pattern, what in REQUIRED_JARS.items() if not _in_flink_lib(pattern)]
+        if not missing:
             return []
         raise ConnectorJarNotFoundError(
-            "the Flink Kafka connector jar is not in Flink's lib directory and"
-            " FLINK_CONNECTOR_JARS is not set; run `bash infra/local/setup.sh` and set"
+            f"{' and '.join(missing)} not in Flink's lib directory and FLINK_CONNECTOR_JARS is"
+            " not set; run `bash infra/local/setup.sh` and set"
             " FLINK_CONNECTOR_JARS=.cache/jars/flink (hatch run sets it for you)"
         )
     jars: list[Path] = []
@@ -112,7 +131,7 @@ def connector_jars(settings: Settings) -> list[str]:
     return [jar.as_uri() for jar in jars]
 
 
-def _in_flink_lib() -> bool:
+def _in_flink_lib(pattern: str) -> bool:
     import pyflink
 
     libs = [
@@ -120,7 +139,7 @@ def _in_flink_lib() -> bool:
         os.path.join(os.environ.get("FLINK_HOME", ""), "lib"),
         str(Path(pyflink.__file__).parent / "lib"),
     ]
-    return any(lib and any(Path(lib).glob(CONNECTOR_JAR_GLOB)) for lib in libs)
+    return any(lib and any(Path(lib).glob(pattern)) for lib in libs)
 
 
 def create_environment(

@@ -1,8 +1,8 @@
-"""Runs one Jupiter job: settings, Flink environment, Kafka source, the job's dataflow, sinks.
+"""Runs one Jupiter job: settings, Flink environment, the job's statements, stop and resume.
 
-A job package declares a :class:`JobSpec` (its name and a ``build`` function over a
-:class:`Pipeline`) and calls :func:`run_job` from ``main``. Only the dataflow in between differs
-from job to job.
+A job package declares a :class:`JobSpec` (its name, its table and a ``build`` function over a
+:class:`~jupiter_common.flink.pipeline.Pipeline`) and calls :func:`run_job` from ``main``. Only
+the statements in between differ from job to job.
 """
 
 from __future__ import annotations
@@ -18,58 +18,19 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from py4j.protocol import Py4JJavaError
-from pyflink.common import JobClient, Types
-from pyflink.datastream import DataStream, KeyedStream, StreamExecutionEnvironment
+from pyflink.common import JobClient
+from pyflink.datastream import StreamExecutionEnvironment
 from pyflink.java_gateway import get_gateway
-from pyflink.table import StreamTableEnvironment
 
+from jupiter_common.clickhouse import connect, ensure_table
 from jupiter_common.errors import JupiterError
-from jupiter_common.flink.dead_letter_sink import write_dead_letters
 from jupiter_common.flink.environment import create_environment
+from jupiter_common.flink.pipeline import Pipeline
 from jupiter_common.flink.restore import restore_point
-from jupiter_common.flink.router import DEAD_LETTER_TAG, RowMapper, SessionRouter
-from jupiter_common.flink.sink import write_to_clickhouse
-from jupiter_common.flink.source import kafka_records
-from jupiter_common.session_record import SessionRecord, session_records
 from jupiter_common.settings import Settings, load_settings
 from jupiter_common.tables import TableSpec
 
 log = logging.getLogger("jupiter")
-
-
-class Pipeline:
-    """What a job's ``build`` function composes its dataflow from."""
-
-    def __init__(
-        self, settings: Settings, env: StreamExecutionEnvironment, t_env: StreamTableEnvironment
-    ) -> None:
-        self.settings = settings
-        self.env = env
-        self.t_env = t_env
-
-    def sessions(self, to_rows: RowMapper) -> DataStream:
-        """Read ``sessions-topic``, parse every record, send refusals to the dead-letter topic,
-        and return the stream of what ``to_rows`` makes of each valid message."""
-        records = kafka_records(self.t_env, self.settings)
-        routed = (
-            records.process(SessionRouter(self.settings.job, self.settings.kafka_topic, to_rows))
-            .name("parse-and-route")
-            .uid("parse-and-route")
-        )
-        write_dead_letters(routed.get_side_output(DEAD_LETTER_TAG), self.settings)
-        return routed
-
-    def keyed_sessions(self) -> KeyedStream:
-        """Every valid message as a :class:`SessionRecord`, keyed by session id."""
-        return self.sessions(session_records).key_by(_session_id_of, key_type=Types.STRING())
-
-    def write(self, rows: DataStream, table: TableSpec) -> None:
-        """Land ``rows`` (tuples in ``table.insert_columns`` order) in ``table``."""
-        write_to_clickhouse(rows, table, self.settings)
-
-
-def _session_id_of(record: SessionRecord) -> str:
-    return record.session_id
 
 
 @dataclass(frozen=True)
@@ -116,24 +77,37 @@ def run_job(spec: JobSpec, argv: Sequence[str] | None = None) -> int:
         restore = restore_point(settings)
         env, t_env = create_environment(settings, restore)
         _keep_log_level(settings)
-        spec.build(Pipeline(settings, env, t_env))
-        started = time.monotonic()
-        if settings.bounded:
-            env.execute(settings.job_name)
-        elif submitted_to_cluster(env):
-            client = env.execute_async(settings.job_name)
-            print(f"submitted {settings.job_name} as job {client.get_job_id()}", flush=True)
-            return 0
-        elif stop.is_set():
+        prepare_table(settings, spec.table)
+        pipeline = Pipeline(settings, t_env)
+        spec.build(pipeline)
+        if stop.is_set():
             print(f"stopped before {settings.job_name} was submitted", flush=True)
             return 0
+        started = time.monotonic()
+        result = pipeline.execute()
+        client = result.get_job_client()
+        if settings.bounded:
+            result.wait()
+        elif submitted_to_cluster(env):
+            print(f"submitted {settings.job_name} as job {client.get_job_id()}", flush=True)
+            return 0
         else:
-            run_until_stopped(env, settings, stop)
+            run_until_stopped(client, settings, stop)
     except JupiterError as exc:
         print(f"jupiter-{spec.name}-job: {exc}", file=sys.stderr)
         return 1
     log.info("%s finished in %.1f s", settings.job_name, time.monotonic() - started)
     return 0
+
+
+def prepare_table(settings: Settings, table: TableSpec) -> None:
+    """Create the job's database and table when missing, and check their columns: once per job
+    start, in the driver, before any function writes."""
+    client = connect(settings)
+    try:
+        ensure_table(client, table, settings.clickhouse_database)
+    finally:
+        client.close()
 
 
 def _keep_log_level(settings: Settings) -> None:
@@ -149,9 +123,7 @@ def submitted_to_cluster(env: StreamExecutionEnvironment) -> bool:
     return "ContextEnvironment" in env._j_stream_execution_environment.getClass().getName()
 
 
-def run_until_stopped(
-    env: StreamExecutionEnvironment, settings: Settings, stop: threading.Event
-) -> None:
+def run_until_stopped(client: JobClient, settings: Settings, stop: threading.Event) -> None:
     """Run a streaming job until it ends or ``stop`` is set (by SIGTERM or SIGINT).
 
     SIGTERM or SIGINT (Ctrl-C, ``docker stop``) stops the job *with a savepoint*, so the rows
@@ -160,7 +132,6 @@ def run_until_stopped(
     restarting after a failure, say ClickHouse is down) is cancelled instead: its retained
     checkpoints hold the same pair, and the next start resumes from the newest one.
     """
-    client = env.execute_async(settings.job_name)
     log.info("job %s submitted as %s", settings.job_name, client.get_job_id())
     while not stop.wait(1.0):
         if client.get_job_status().result().is_globally_terminal_state():

@@ -1,10 +1,9 @@
 """The Kafka source: raw record values with their partition and offset.
 
-PyFlink's DataStream ``KafkaSource`` hands Python the value only. The Table API Kafka connector
-exposes ``partition`` and ``offset`` as metadata columns, and ``to_data_stream`` turns the table
-into a stream of ``Row(value, partition, offset)``, so every row Jupiter writes can name the
-Kafka record it came from. The ``raw`` format keeps the value as bytes: decoding is parsing's
-job, so that undecodable records reach the dead-letter topic instead of failing the source.
+The Table API Kafka connector exposes ``partition`` and ``offset`` as metadata columns, so every
+row Jupiter writes can name the Kafka record it came from. The ``raw`` format keeps the value as
+bytes: decoding is parsing's job, so that undecodable records reach the dead-letter topic
+instead of failing the source.
 
 Offsets are committed to the consumer group when a checkpoint completes (for monitoring and for
 a fresh start); a restart from a checkpoint or savepoint resumes from the offsets in its state.
@@ -12,15 +11,11 @@ a fresh start); a restart from a checkpoint or savepoint resumes from the offset
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Final
-
-from pyflink.datastream import DataStream
-from pyflink.table import StreamTableEnvironment
 
 from jupiter_common.flink.kafka_security import kafka_client_properties
 from jupiter_common.settings import Settings
-
-SOURCE_TABLE: Final = "jupiter_sessions_source"
 
 _STARTUP_MODES: Final = {
     "group-offsets": "group-offsets",
@@ -53,25 +48,22 @@ def source_options(settings: Settings) -> dict[str, str]:
     return options
 
 
-def source_ddl(settings: Settings) -> str:
-    """``CREATE TEMPORARY TABLE`` for the source. Values come from validated settings and are
-    quoted as SQL string literals."""
-    with_clause = ",\n".join(
-        f"  {_literal(key)} = {_literal(value)}" for key, value in source_options(settings).items()
-    )
+def source_ddl(settings: Settings, name: str) -> str:
+    """``CREATE TEMPORARY TABLE name (value BYTES, partition INT, offset BIGINT)`` reading
+    ``KAFKA_TOPIC``."""
     return (
-        f"CREATE TEMPORARY TABLE {SOURCE_TABLE} (\n"
+        f"CREATE TEMPORARY TABLE {name} (\n"
         "  `value` BYTES,\n"
         "  `partition` INT METADATA VIRTUAL,\n"
         "  `offset` BIGINT METADATA VIRTUAL\n"
-        f") WITH (\n{with_clause}\n)"
+        f") WITH (\n{with_clause(source_options(settings))}\n)"
     )
 
 
-def kafka_records(t_env: StreamTableEnvironment, settings: Settings) -> DataStream:
-    """The source stream: ``Row(value: bytes, partition: int, offset: int)`` per record."""
-    t_env.execute_sql(source_ddl(settings))
-    return t_env.to_data_stream(t_env.from_path(SOURCE_TABLE))
+def with_clause(options: Mapping[str, str]) -> str:
+    """The body of a ``WITH (...)`` clause. Keys and values come from code and validated
+    settings, and are quoted as SQL string literals."""
+    return ",\n".join(f"  {_literal(key)} = {_literal(value)}" for key, value in options.items())
 
 
 def _literal(text: str) -> str:

@@ -1,11 +1,14 @@
 package dev.jupiter.functions;
 
 import java.util.Arrays;
+import org.apache.flink.metrics.Counter;
+import org.apache.flink.metrics.MetricGroup;
 import org.apache.flink.table.annotation.ArgumentHint;
 import org.apache.flink.table.annotation.ArgumentTrait;
 import org.apache.flink.table.annotation.DataTypeHint;
 import org.apache.flink.table.annotation.FunctionHint;
 import org.apache.flink.table.annotation.StateHint;
+import org.apache.flink.table.functions.FunctionContext;
 import org.apache.flink.table.functions.ProcessTableFunction;
 import org.apache.flink.types.Row;
 
@@ -30,6 +33,9 @@ import org.apache.flink.types.Row;
  *
  * <p>So the state grows with the changes of a session, not with its messages. State lives for
  * {@code table.exec.state.ttl} after the session's last message.
+ *
+ * <p>Counters (group {@code jupiter}): {@code status_changes} (rows emitted) and {@code
+ * duplicates_ignored} (messages inside an earlier run of their status).
  */
 @FunctionHint(output = @DataTypeHint("ROW<previous_status STRING>"))
 public class StatusChanges extends ProcessTableFunction<Row> {
@@ -44,17 +50,28 @@ public class StatusChanges extends ProcessTableFunction<Row> {
         public long[] lasts = new long[0];
     }
 
+    private transient Counter changes;
+    private transient Counter duplicates;
+
+    @Override
+    public void open(FunctionContext context) throws Exception {
+        MetricGroup group = context.getMetricGroup().addGroup("jupiter");
+        changes = group.counter("status_changes");
+        duplicates = group.counter("duplicates_ignored");
+    }
+
     public void eval(
             @StateHint Runs runs,
             @ArgumentHint({ArgumentTrait.SET_SEMANTIC_TABLE, ArgumentTrait.PASS_COLUMNS_THROUGH})
-                    Row message) {
-        String status = message.getFieldAs("status");
-        long timestamp = message.<Long>getFieldAs("timestamp_ms");
+                    Row input) {
+        String status = input.getFieldAs("status");
+        long timestamp = input.<Long>getFieldAs("timestamp_ms");
         int count = runs.statuses.length;
         for (int i = 0; i < count; i++) {
             if (runs.statuses[i].equals(status)
                     && runs.firsts[i] <= timestamp
                     && timestamp <= runs.lasts[i]) {
+                duplicates.inc();
                 return;
             }
         }
@@ -71,6 +88,7 @@ public class StatusChanges extends ProcessTableFunction<Row> {
         runs.firsts[count] = timestamp;
         runs.lasts[count] = timestamp;
         runs.last = status;
+        changes.inc();
         collect(Row.of(previous));
     }
 }

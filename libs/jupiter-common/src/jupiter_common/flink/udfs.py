@@ -1,0 +1,225 @@
+"""The Python functions of the data path: vectorized, so records cross between the JVM and
+Python in Arrow batches (``python.fn-execution.arrow.batch.size`` rows), never one at a time.
+
+- :class:`ParseSessions` parses a batch of raw Kafka values (:func:`parse_batch`) and returns a
+  row per record: the message's fields, or the record's dead letter.
+- :class:`LandRows` inserts a batch of table rows with :class:`ClickHouseWriter` (one Arrow
+  insert per call) and returns how many rows each input row made (0 or 1).
+- :class:`ParseAndLand` does both in one call for a job without state between the two
+  (movements-job): the rows never leave Python.
+
+Both writers insert synchronously inside the call. Flink finishes every Python bundle before a
+checkpoint barrier passes, so every row of a record before a checkpoint is in ClickHouse when
+the checkpoint completes; after a restart the records after it are read again, and the writer
+leaves out the rows already there (:mod:`jupiter_common.landed`). A writing function is not
+deterministic, so the planner neither folds nor repeats its calls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, Final
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+import pyarrow as pa
+from pyflink.table import DataTypes
+from pyflink.table.udf import FunctionContext, ScalarFunction, udf
+from pyflink.table.udf import UserDefinedScalarFunctionWrapper as ScalarUdf
+
+from jupiter_common.batch_parsing import ParsedBatch, parse_batch
+from jupiter_common.clickhouse import connect
+from jupiter_common.dead_letter import SourceRecord, dead_letter
+from jupiter_common.parsing import RejectReason
+from jupiter_common.settings import Settings
+from jupiter_common.tables import TableSpec
+from jupiter_common.writer import ClickHouseWriter, RetryPolicy, arrow_batch
+
+MESSAGE_FIELDS: Final = (
+    ("session_id", DataTypes.STRING()),
+    ("vehicle_id", DataTypes.STRING()),
+    ("order_id", DataTypes.STRING()),
+    ("status", DataTypes.STRING()),
+    ("timestamp_ms", DataTypes.BIGINT()),
+    ("start_lat", DataTypes.DOUBLE()),
+    ("start_lon", DataTypes.DOUBLE()),
+    ("end_lat", DataTypes.DOUBLE()),
+    ("end_lon", DataTypes.DOUBLE()),
+    ("current_lat", DataTypes.DOUBLE()),
+    ("current_lon", DataTypes.DOUBLE()),
+    ("source_partition", DataTypes.INT()),
+    ("source_offset", DataTypes.BIGINT()),
+)
+"""What :class:`ParseSessions` returns of a valid message, in this order."""
+
+PARSED_ROW: Final = DataTypes.ROW(
+    [DataTypes.FIELD(name, kind) for name, kind in MESSAGE_FIELDS]
+    + [DataTypes.FIELD("dead_letter", DataTypes.STRING())]
+)
+
+Offsets = npt.NDArray[np.int64]
+RowsOf = Callable[[ParsedBatch, Offsets, Offsets], Mapping[str, Any]]
+"""A job's rows of a parsed batch: ``(batch, partitions, offsets) -> the rows' insert columns``
+(see :func:`~jupiter_common.writer.arrow_batch`)."""
+
+
+def _dead_letters(
+    job: str, topic: str, values: pd.Series, partitions: Offsets, offsets: Offsets,
+    batch: ParsedBatch,
+) -> list[str | None]:  # fmt: skip
+    letters: list[str | None] = [None] * len(values)
+    for index, rejection in batch.rejections.items():
+        source = SourceRecord(topic, int(partitions[index]), int(offsets[index]))
+        letters[index] = dead_letter(job, values.iat[index], rejection, source).to_json()
+    return letters
+
+
+class _ParseCounters:
+    """The parsing counters of a function, in its metric group's sub-group ``jupiter``."""
+
+    def __init__(self, function_context: FunctionContext) -> None:
+        group = function_context.get_metric_group().add_group("jupiter")
+        self._records = group.counter("records_in")
+        self._accepted = group.counter("records_accepted")
+        self._rejected = group.counter("records_rejected")
+        self._reasons = {r.value: group.counter(f"rejected_{r.value}") for r in RejectReason}
+
+    def count(self, batch: ParsedBatch) -> None:
+        refused = len(batch.rejections)
+        self._records.inc(len(batch.valid))
+        self._accepted.inc(len(batch.valid) - refused)
+        self._rejected.inc(refused)
+        for rejection in batch.rejections.values():
+            self._reasons[rejection.reason.value].inc()
+
+
+class ParseSessions(ScalarFunction):  # type: ignore[misc]
+    """``(value, partition, offset)`` -> :data:`PARSED_ROW`: the message's fields and a NULL
+    dead letter, or NULL fields and the dead letter."""
+
+    def __init__(self, job: str, topic: str) -> None:
+        self._job = job
+        self._topic = topic
+
+    def open(self, function_context: FunctionContext) -> None:
+        self._counters = _ParseCounters(function_context)
+
+    def eval(self, values: pd.Series, partitions: pd.Series, offsets: pd.Series) -> pd.DataFrame:
+        batch = parse_batch(values.tolist())
+        self._counters.count(batch)
+        part, off = partitions.to_numpy(), offsets.to_numpy()
+        valid = batch.valid
+        frame = pd.DataFrame(
+            {
+                "session_id": batch.session_id.to_pandas(),
+                "vehicle_id": batch.vehicle_id.to_pandas(),
+                "order_id": batch.order_id.to_pandas(),
+                "status": batch.status.to_pandas(),
+                "timestamp_ms": batch.timestamp_ms,
+                "start_lat": batch.start_lat,
+                "start_lon": batch.start_lon,
+                "end_lat": batch.end_lat,
+                "end_lon": batch.end_lon,
+                "current_lat": batch.current_lat,
+                "current_lon": batch.current_lon,
+                "source_partition": np.where(valid, part, 0).astype(np.int32),
+                "source_offset": np.where(valid, off, 0).astype(np.int64),
+                "dead_letter": _dead_letters(self._job, self._topic, values, part, off, batch),
+            }
+        )
+        return frame
+
+
+class _Writing(ScalarFunction):  # type: ignore[misc]
+    """A function that inserts into ``table``: one writer per function instance, opened with
+    the task (the table exists: the driver created it before submitting the job)."""
+
+    def __init__(self, settings: Settings, table: TableSpec) -> None:
+        self._settings = settings
+        self._table = table
+
+    def open(self, function_context: FunctionContext) -> None:
+        settings = self._settings
+        self._client = connect(settings)
+        retry = RetryPolicy(settings.sink_max_retries, settings.sink_retry_backoff_ms)
+        self._writer = ClickHouseWriter(
+            self._client, self._table, settings.clickhouse_database, retry
+        )
+        group = function_context.get_metric_group().add_group("jupiter")
+        self._rows_written = group.counter("rows_written")
+        self._batches_written = group.counter("batches_written")
+        self._insert_retries = group.counter("insert_retries")
+        self._rows_already_landed = group.counter("rows_already_landed")
+
+    def _write(self, batch: pa.Table) -> None:
+        """Insert ``batch`` (the rows not yet in the table) and count what happened."""
+        retries, skipped = self._writer.retries, self._writer.skipped
+        try:
+            self._writer.write_table(batch)
+        finally:
+            self._insert_retries.inc(self._writer.retries - retries)
+        landed = self._writer.skipped - skipped
+        self._rows_already_landed.inc(landed)
+        if batch.num_rows > landed:
+            self._rows_written.inc(batch.num_rows - landed)
+            self._batches_written.inc()
+
+    def close(self) -> None:
+        client = getattr(self, "_client", None)
+        if client is not None:
+            client.close()
+
+    def is_deterministic(self) -> bool:
+        return False
+
+
+class LandRows(_Writing):
+    """The insert columns of ``table``, in order -> 1 per row (the batch is inserted)."""
+
+    def eval(self, *columns: pd.Series) -> pd.Series:
+        names = self._table.insert_columns
+        self._write(arrow_batch(self._table, dict(zip(names, columns, strict=True))))
+        return pd.Series(np.ones(len(columns[0]), dtype=np.int32))
+
+
+class ParseAndLand(_Writing):
+    """``(value, partition, offset)`` -> the record's dead letter, or NULL; the rows that
+    ``rows_of`` makes of the valid records are inserted into ``table``."""
+
+    def __init__(self, settings: Settings, table: TableSpec, rows_of: RowsOf) -> None:
+        super().__init__(settings, table)
+        self._rows_of = rows_of
+
+    def open(self, function_context: FunctionContext) -> None:
+        super().open(function_context)
+        self._counters = _ParseCounters(function_context)
+
+    def eval(self, values: pd.Series, partitions: pd.Series, offsets: pd.Series) -> pd.Series:
+        batch = parse_batch(values.tolist())
+        self._counters.count(batch)
+        part, off = partitions.to_numpy(), offsets.to_numpy()
+        self._write(arrow_batch(self._table, self._rows_of(batch, part, off)))
+        settings = self._settings
+        letters = _dead_letters(settings.job, settings.kafka_topic, values, part, off, batch)
+        return pd.Series(letters, dtype=object)
+
+
+def parse_sessions(settings: Settings) -> ScalarUdf:
+    return udf(
+        ParseSessions(settings.job, settings.kafka_topic),
+        result_type=PARSED_ROW,
+        func_type="pandas",
+    )
+
+
+def land_rows(settings: Settings, table: TableSpec) -> ScalarUdf:
+    return udf(LandRows(settings, table), result_type=DataTypes.INT(), func_type="pandas")
+
+
+def parse_and_land(settings: Settings, table: TableSpec, rows_of: RowsOf) -> ScalarUdf:
+    return udf(
+        ParseAndLand(settings, table, rows_of),
+        result_type=DataTypes.STRING(),
+        func_type="pandas",
+    )
