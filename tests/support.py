@@ -262,7 +262,15 @@ class StreamingJob:
         wait_until(caught_up, timeout, f"{self.module} to checkpoint all of {topic}")
 
     def terminate(self, timeout: float = 120) -> str:
-        """SIGTERM, as ``docker stop`` or Ctrl-C; the job must exit 0. Returns its output."""
+        """SIGTERM, as ``docker stop`` or Ctrl-C, once the job has been submitted (a signal
+        while Python is still importing PyFlink just kills it); the job must exit 0. Returns its
+        output."""
+
+        def submitted() -> bool:
+            assert self.process.poll() is None, f"{self.module} died:\n{self.output()[-6000:]}"
+            return " submitted as " in self.output()
+
+        wait_until(submitted, timeout, f"{self.module} to submit its job")
         os.kill(self.process.pid, signal.SIGTERM)
         code = self.process.wait(timeout)
         self._out.close()

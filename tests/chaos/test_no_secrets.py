@@ -31,9 +31,14 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import clickhouse_connect
 import pyflink
 import pytest
-from support import SEED, free_port, job_environment, produce, query, unique
+from support import SEED, job_environment, produce, query, unique
+
+from jupiter_common.clickhouse import ensure_table
+from jupiter_common.tables import SESSION_MOVEMENTS
+from jupiter_common.writer import ClickHouseWriter, RetryPolicy
 
 pytestmark = pytest.mark.chaos
 
@@ -177,6 +182,35 @@ def environment(
     return {k: v for k, v in env.items() if k not in NOT_INHERITED}
 
 
+def refuse_inserts(store: Path) -> None:
+    """Make every insert into ``session_movements`` in ``store`` fail: one part already, and at
+    most one allowed."""
+    client = clickhouse_connect.get_client(dsn=f"chdb://{store}")
+    try:
+        ensure_table(client, SESSION_MOVEMENTS, "default")
+        ClickHouseWriter(client, SESSION_MOVEMENTS, "default", RetryPolicy(0)).write(
+            [
+                (
+                    str(uuid.uuid4()),
+                    str(uuid.uuid4()),
+                    str(uuid.uuid4()),
+                    0,
+                    "en_route",
+                    1.0,
+                    1.0,
+                    99,
+                    0,
+                )
+            ]
+        )
+        client.command(
+            f"ALTER TABLE {SESSION_MOVEMENTS.qualified('default')} MODIFY SETTING"
+            " parts_to_throw_insert = 1, parts_to_delay_insert = 1"
+        )
+    finally:
+        client.close()
+
+
 def stock_log_configuration() -> dict[str, str]:
     """PyFlink's own configuration directory, whose log configuration keeps Beam's environment
     dump: the secrets must be missing from it because they are missing from the environment."""
@@ -242,26 +276,20 @@ def test_secrets_in_files_reach_no_log_and_jupiter_silences_the_environment_dump
 def test_a_failing_run_leaks_no_secret(
     kafka_bootstrap: str, stream: dict[str, str], tmp_path: Path
 ) -> None:
-    """ClickHouse unreachable: the writer fails, Flink restarts the job twice and gives up, and
-    Beam logs the environment at every worker shutdown, WARN with stack traces included."""
+    """Every insert fails (a real TOO_MANY_PARTS: the table already holds a part and may hold
+    only one), so Flink restarts the job twice and gives up, and Beam logs the environment at
+    every worker shutdown, WARN with stack traces included."""
     secrets = Secrets()
     env = environment(
-        kafka_bootstrap,
-        stream,
-        tmp_path,
-        secrets,
-        CLICKHOUSE_EMBEDDED_PATH="",
-        CLICKHOUSE_HOST="127.0.0.1",
-        CLICKHOUSE_PORT=str(free_port()),  # nothing listens there
-        SINK_MAX_RETRIES="0",
-        **secrets.as_variables(),
+        kafka_bootstrap, stream, tmp_path, secrets, SINK_MAX_RETRIES="0", **secrets.as_variables()
     )
     env.update(stock_log_configuration())
+    refuse_inserts(tmp_path / "store")
 
     run = run_job_searching(env, tmp_path / "run", secrets.canaries)
 
     assert run.returncode != 0, run.output()
-    assert "Connection refused" in (run.work / "driver.stderr").read_text(), run.output()
+    assert "TOO_MANY_PARTS" in (run.work / "driver.stderr").read_text(), run.output()
     assert run.leaks == {}, f"canaries found in {run.leaks}"
     jvm_log = run.jvm_log()
     assert jvm_log.count(ENVIRONMENT_DUMP) >= 3, "each attempt's workers dump their environment"

@@ -1,9 +1,9 @@
 """Stateful jobs stopped after part of the stream and started again from there.
 
 Once with stop-with-savepoint (SIGTERM: drain, savepoint, exit) and once by killing the whole
-process tree and resuming from the retained checkpoint. In the kill case the first run never
-flushes its sink (huge batch, long interval), so at the kill every row exists only in
-checkpointed Flink state: nothing may be lost, nothing duplicated.
+process tree and resuming from the retained checkpoint. In the kill case the first run has a
+huge batch and a long flush interval, so its rows reach ClickHouse only when a checkpoint
+makes the Python functions hand over what they hold: nothing may be lost, nothing duplicated.
 
 Also: what happens when a session reappears after its per-session state expired.
 """
@@ -175,7 +175,7 @@ def test_session_reappearing_after_state_expiry(
 def test_an_interrupted_bounded_run_loses_nothing(
     kafka_bootstrap: str, new_topic: Callable[..., str], tmp_path: Path
 ) -> None:
-    """A bounded run killed after checkpoints that hold rows it never flushed: it committed no
+    """A bounded run killed after a completed checkpoint, part-way through: it committed no
     offsets, so the next bounded run reads the same records again and lands every row once."""
     topic = new_topic("sessions", partitions=2)
     group = unique("movements")
