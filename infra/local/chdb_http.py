@@ -42,6 +42,12 @@ temporary tables) until it has been idle for ``session_timeout`` seconds (defaul
 Results are buffered, not streamed. Not supported (they fail with NOT_IMPLEMENTED): ClickHouse's
 internal ``compress``/``decompress`` block compression, external data tables, snappy.
 
+TLS (HTTPS, as a ClickHouse server's ``https_port``): ``--tls-cert``/``--tls-key`` (PEM files)
+serve HTTPS instead of HTTP; ``--tls-client-ca`` (a PEM CA bundle) also requires every client to
+present a certificate signed by that CA (mutual TLS, ClickHouse's ``verificationMode`` strict).
+The handshake runs in the connection's own thread; a failed one is logged and the connection
+dropped.
+
 Run: ``python infra/local/chdb_http.py --path .jupiter/clickhouse-http --port 8123``; it prints
 one ``ready ...`` line when it is listening, and SIGTERM/SIGINT stop it cleanly.
 """
@@ -60,6 +66,7 @@ import os
 import re
 import signal
 import socket
+import ssl
 import sys
 import threading
 import time
@@ -944,10 +951,23 @@ class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, address: tuple[str, int], engine: ChdbEngine, verbose: bool) -> None:
+    def __init__(
+        self,
+        address: tuple[str, int],
+        engine: ChdbEngine,
+        verbose: bool,
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         super().__init__(address, _Handler)
+        self.tls = tls is not None
+        if tls is not None:
+            # Accepted connections are TLS sockets whose handshake _Handler.handle runs, in the
+            # connection's thread: a slow or failing client never holds up accept().
+            self.socket = tls.wrap_socket(
+                self.socket, server_side=True, do_handshake_on_connect=False
+            )
         self.engine = engine
         self.verbose = verbose
         self.display_name = socket.gethostname()
@@ -977,6 +997,18 @@ class _BadRequestError(Exception):
     pass
 
 
+def _drain(conn: socket.socket, timeout: float = 2.0) -> None:
+    """Half-close a connection whose TLS handshake failed and read what the client still sends
+    (its request, below TLS) until it closes: closing with unread data would reset the
+    connection, and the client would lose the alert that says why it was refused."""
+    with contextlib.suppress(OSError):
+        socket.socket.shutdown(conn, socket.SHUT_WR)
+        socket.socket.settimeout(conn, timeout)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and socket.socket.recv(conn, 65536):
+            pass
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "chdb-http"
@@ -995,6 +1027,17 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         if self.server.verbose:
             super().log_message(format, *args)
+
+    def handle(self) -> None:
+        if isinstance(self.connection, ssl.SSLSocket):
+            try:
+                self.connection.do_handshake()
+            except (ssl.SSLError, OSError) as exc:
+                log.warning("TLS handshake with %s:%s failed: %s", *self.client_address[:2], exc)
+                self.close_connection = True
+                _drain(self.connection)
+                return
+        super().handle()
 
     # -- request handling --------------------------------------------------------------------
 
@@ -1174,7 +1217,7 @@ class ServerHandle:
     @property
     def url(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        return f"{'https' if self._server.tls else 'http'}://{host}:{self.port}"
 
     def stop(self) -> None:
         """Stop listening, drop idle connections, finish the running query, close chDB."""
@@ -1194,17 +1237,36 @@ class ServerHandle:
         self.stop()
 
 
+def tls_context(
+    cert: str | Path, key: str | Path, client_ca: str | Path | None = None
+) -> ssl.SSLContext:
+    """A server-side TLS context: this certificate and key; with ``client_ca``, clients must
+    present a certificate that CA signed."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    if client_ca is not None:
+        context.load_verify_locations(cafile=client_ca)
+        context.verify_mode = ssl.CERT_REQUIRED
+    return context
+
+
 def serve(
-    path: str | Path, host: str = "127.0.0.1", port: int = 8123, *, verbose: bool = False
+    path: str | Path,
+    host: str = "127.0.0.1",
+    port: int = 8123,
+    *,
+    verbose: bool = False,
+    tls: ssl.SSLContext | None = None,
 ) -> ServerHandle:
-    """Open the chDB directory and serve it over HTTP from a background thread.
+    """Open the chDB directory and serve it over HTTP (HTTPS with ``tls``, see
+    :func:`tls_context`) from a background thread.
 
     ``port=0`` picks a free port (see ``ServerHandle.port``). Only one chDB directory can be
     open per process, and only by one process at a time.
     """
     engine = ChdbEngine(Path(path))
     try:
-        server = _HTTPServer((host, port), engine, verbose)
+        server = _HTTPServer((host, port), engine, verbose, tls)
     except BaseException:
         engine.close()
         raise
@@ -1227,7 +1289,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8123, help="0 picks a free port")
     parser.add_argument("--pid-file", type=Path, help="write the process id here while running")
     parser.add_argument("-v", "--verbose", action="store_true", help="log every request")
+    parser.add_argument("--tls-cert", type=Path, help="serve HTTPS with this PEM certificate")
+    parser.add_argument("--tls-key", type=Path, help="the PEM private key of --tls-cert")
+    parser.add_argument(
+        "--tls-client-ca", type=Path, help="require client certificates signed by this PEM CA"
+    )
     args = parser.parse_args(argv)
+    if (args.tls_cert is None) != (args.tls_key is None):
+        parser.error("--tls-cert and --tls-key go together")
+    if args.tls_client_ca is not None and args.tls_cert is None:
+        parser.error("--tls-client-ca needs --tls-cert and --tls-key")
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
@@ -1241,7 +1312,10 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     try:
-        handle = serve(args.path, args.host, args.port, verbose=args.verbose)
+        tls = None
+        if args.tls_cert is not None:
+            tls = tls_context(args.tls_cert, args.tls_key, args.tls_client_ca)
+        handle = serve(args.path, args.host, args.port, verbose=args.verbose, tls=tls)
     except (ClickHouseError, OSError) as exc:
         print(f"chdb_http: cannot start: {exc}", file=sys.stderr)
         return 1

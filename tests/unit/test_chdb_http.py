@@ -15,6 +15,7 @@ import json
 import lzma
 import selectors
 import signal
+import ssl
 import subprocess
 import sys
 import textwrap
@@ -27,6 +28,7 @@ import zlib
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from http.client import HTTPException
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +38,7 @@ from backports import zstd
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import DatabaseError
 from support import load_local_tool
+from tls_certs import Pki, make_pki
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "infra" / "local" / "chdb_http.py"
@@ -567,3 +570,75 @@ def test_statements_without_inline_data() -> None:
         "max_threads",
         "readonly",
     )
+
+
+# --------------------------------------------------------------------------------------------
+# TLS: HTTPS, and client certificates required with a client CA
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    return make_pki(tmp_path_factory.mktemp("pki"))
+
+
+def https_get(
+    port: int, pki: Pki, cert: tuple[Path, Path] | None = None, path: str = "/ping"
+) -> bytes:
+    context = ssl.create_default_context(cafile=pki.ca_cert)
+    if cert is not None:
+        context.load_cert_chain(*cert)
+    with urllib.request.urlopen(
+        f"https://localhost:{port}{path}", timeout=10, context=context
+    ) as response:
+        return bytes(response.read())
+
+
+def test_tls_serves_https_with_its_certificate(tmp_path: Path, pki: Pki) -> None:
+    tls = chdb_http.tls_context(pki.server_cert, pki.server_key)
+    with chdb_http.serve(tmp_path / "chdb", "127.0.0.1", 0, tls=tls) as handle:
+        assert handle.url == f"https://127.0.0.1:{handle.port}"
+        assert https_get(handle.port, pki) == b"Ok.\n"
+        query = urllib.parse.urlencode({"query": "SELECT 40 + 2"})
+        assert https_get(handle.port, pki, path=f"/?{query}") == b"42\n"
+        # A client that trusts another CA refuses the server ...
+        with pytest.raises(urllib.error.URLError, match="CERTIFICATE_VERIFY_FAILED"):
+            urllib.request.urlopen(
+                f"https://127.0.0.1:{handle.port}/ping",
+                timeout=10,
+                context=ssl.create_default_context(cafile=pki.other_ca_cert),
+            )
+        # ... and plain HTTP gets no answer, and the server goes on serving.
+        with pytest.raises((urllib.error.URLError, ConnectionError, HTTPException)):
+            urllib.request.urlopen(f"http://127.0.0.1:{handle.port}/ping", timeout=10)
+        assert https_get(handle.port, pki) == b"Ok.\n"
+
+
+def test_tls_with_a_client_ca_requires_a_client_certificate_it_signed(
+    tmp_path: Path, pki: Pki, caplog: pytest.LogCaptureFixture
+) -> None:
+    tls = chdb_http.tls_context(pki.server_cert, pki.server_key, client_ca=pki.ca_cert)
+    with chdb_http.serve(tmp_path / "chdb", "127.0.0.1", 0, tls=tls) as handle:
+        assert https_get(handle.port, pki, (pki.client_cert, pki.client_key)) == b"Ok.\n"
+        # Refused with the TLS alert that says why, not a reset connection.
+        with pytest.raises(ssl.SSLError, match="CERTIFICATE_REQUIRED"):
+            https_get(handle.port, pki)
+        with pytest.raises(ssl.SSLError, match="UNKNOWN_CA"):
+            https_get(handle.port, pki, (pki.stranger_cert, pki.stranger_key))
+        assert https_get(handle.port, pki, (pki.client_cert, pki.client_key)) == b"Ok.\n"
+    failed = [r.getMessage() for r in caplog.records if "TLS handshake" in r.getMessage()]
+    assert len(failed) == 2, failed
+    assert "did not return a certificate" in failed[0]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["--tls-cert", "c.pem"], ["--tls-key", "k.pem"], ["--tls-client-ca", "ca.pem"]],
+    ids=["cert-alone", "key-alone", "client-ca-alone"],
+)
+def test_cli_refuses_incomplete_tls_options(
+    args: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        chdb_http.main(["--port", "0", *args])
+    assert exit_info.value.code == 2
+    assert "--tls-" in capsys.readouterr().err
