@@ -118,6 +118,21 @@ INVALID: dict[str, list[tuple[str, tuple[str, ...]]]] = {
         ("db\n", ("must match",)),
     ],
     "CLICKHOUSE_SECURE": [("sometimes", ("true or false",))],
+    "CLICKHOUSE_VERIFY": [("never", ("true or false",))],
+    # More cases, with real certificates and keys: tests/unit/test_clickhouse_tls.py.
+    "CLICKHOUSE_CA_CERT": [
+        ("/nonexistent/ca.pem", ("cannot read the file: No such file or directory",)),
+        ("/", ("cannot read the file: Is a directory",)),
+        ("/dev/null", ("not a PEM certificate",)),
+    ],
+    "CLICKHOUSE_CLIENT_CERT": [
+        ("/nonexistent/client.pem", ("cannot read the file: No such file or directory",)),
+        ("/dev/null", ("not a PEM certificate",)),
+    ],
+    "CLICKHOUSE_CLIENT_KEY": [
+        ("/nonexistent/client.key", ("cannot read the file: No such file or directory",)),
+        ("/dev/null", ("not a PEM private key",)),
+    ],
     "SINK_BATCH_SIZE": [
         ("lots", ("whole number",)),
         ("1.5", ("whole number",)),

@@ -25,6 +25,11 @@ class ClickHouseWriteError(JupiterError):
         self.attempts = attempts
 
 
+class ClickHouseTLSError(JupiterError):
+    """The TLS connection to ClickHouse failed for want of trust: the server's certificate cannot
+    be verified, or the server refuses the client's (missing) certificate."""
+
+
 class TableSchemaError(JupiterError):
     """An existing ClickHouse table does not have the columns this version of Jupiter writes."""
 

@@ -13,12 +13,18 @@ the password from that file, so no secret needs to be an environment variable at
 removes the secret variables from its own environment before it starts Flink
 (:func:`drop_secret_variables`): Flink's Python runner logs the whole environment of its Python
 workers, which it inherits from the JVM, which inherits it from the driver.
+
+TLS to ClickHouse is given as PEM files (``CLICKHOUSE_CA_CERT``, ``CLICKHOUSE_CLIENT_CERT``,
+``CLICKHOUSE_CLIENT_KEY``): paths, not contents. They are checked here, at start-up, and read again
+by every client, in the driver and in the TaskManagers' Python workers, so each file must be at
+the same path on every Flink process.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import ssl
 from collections.abc import Mapping, MutableMapping
 from pathlib import Path
 from typing import Any, Final, Literal
@@ -29,6 +35,7 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -42,6 +49,13 @@ SECRET_FILE_SUFFIX: Final = "_FILE"  # noqa: S105 - a name suffix, not a passwor
 _SECRET_FILE_MAX_BYTES: Final = 64 * 1024
 _IDENTIFIER: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 _KAFKA_NAME: Final = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
+_PEM_FILE_MAX_BYTES: Final = 1024 * 1024
+_PEM_KINDS: Final = {
+    "clickhouse_ca_cert": "CA",
+    "clickhouse_client_cert": "certificate",
+    "clickhouse_client_key": "key",
+}
+_SSL_LOCATION: Final = re.compile(r"\s*\(_ssl\.c:\d+\)$")
 
 StartingOffsets = Literal["group-offsets", "earliest", "latest"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
@@ -80,6 +94,12 @@ class Settings(BaseModel):
         "default", alias="CLICKHOUSE_DATABASE", pattern=_IDENTIFIER.pattern
     )
     clickhouse_secure: bool = Field(False, alias="CLICKHOUSE_SECURE")
+    # TLS (with CLICKHOUSE_SECURE=true): PEM files, read where the clients are made, in the
+    # driver and in every TaskManager's Python workers (see _tls_file).
+    clickhouse_ca_cert: str = Field("", alias="CLICKHOUSE_CA_CERT")
+    clickhouse_client_cert: str = Field("", alias="CLICKHOUSE_CLIENT_CERT")
+    clickhouse_client_key: str = Field("", alias="CLICKHOUSE_CLIENT_KEY")
+    clickhouse_verify: bool = Field(True, alias="CLICKHOUSE_VERIFY")
     clickhouse_embedded_path: str = Field("", alias="CLICKHOUSE_EMBEDDED_PATH")
 
     # Rows per Arrow batch between Flink and Python, so per insert (measured: 10k beats 1k and
@@ -129,6 +149,53 @@ class Settings(BaseModel):
         if value and not value.isprintable():
             raise ValueError("must be printable text")
         return value
+
+    @field_validator("clickhouse_ca_cert", "clickhouse_client_cert", "clickhouse_client_key")
+    @classmethod
+    def _tls_file(cls, value: str, info: ValidationInfo) -> str:
+        """A readable PEM file of the right kind, as an absolute path (the Python workers run
+        in other directories). Symbolic links are kept, not resolved: a Kubernetes Secret
+        volume swaps its files behind them when the Secret changes."""
+        if not value:
+            return value
+        path = os.path.abspath(Path(value).expanduser())
+        _check_pem(path, _PEM_KINDS[str(info.field_name)])
+        return path
+
+    @model_validator(mode="after")
+    def _tls_needs_https(self) -> Settings:
+        given = [
+            _alias(name)
+            for name in ("clickhouse_ca_cert", "clickhouse_client_cert", "clickhouse_client_key")
+            if getattr(self, name)
+        ]
+        if not self.clickhouse_verify:
+            given.append("CLICKHOUSE_VERIFY=false")
+        if given and not self.clickhouse_secure:
+            raise ValueError(
+                f"{', '.join(given)} {'needs' if len(given) == 1 else 'need'}"
+                " CLICKHOUSE_SECURE=true: TLS settings apply to HTTPS only"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _client_cert_with_its_key(self) -> Settings:
+        cert, key = self.clickhouse_client_cert, self.clickhouse_client_key
+        if bool(cert) != bool(key):
+            missing = "CLICKHOUSE_CLIENT_KEY" if cert else "CLICKHOUSE_CLIENT_CERT"
+            raise ValueError(
+                "CLICKHOUSE_CLIENT_CERT and CLICKHOUSE_CLIENT_KEY go together (mutual TLS):"
+                f" {missing} is not set"
+            )
+        if cert:
+            try:
+                ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_cert_chain(cert, key, _no_password)
+            except (ssl.SSLError, OSError) as exc:
+                raise ValueError(
+                    f"CLICKHOUSE_CLIENT_KEY={key!r} is not the key of CLICKHOUSE_CLIENT_CERT="
+                    f"{cert!r}: {_ssl_reason(exc)}"
+                ) from None
+        return self
 
     @model_validator(mode="after")
     def _bounded_runs_start_fresh(self) -> Settings:
@@ -316,6 +383,45 @@ def _read_secret_file(path: str) -> str:
     if text.endswith("\r\n"):
         return text[:-2]
     return text.removesuffix("\n")
+
+
+def _check_pem(path: str, kind: str) -> None:
+    """Raise ``ValueError`` saying why ``path`` is not a usable PEM file of ``kind`` (``CA``,
+    ``certificate`` or ``key``). The message never quotes the file: a key is a secret."""
+    try:
+        with open(path, "rb") as file:
+            data = file.read(_PEM_FILE_MAX_BYTES + 1)
+    except OSError as exc:
+        raise ValueError(f"cannot read the file: {exc.strerror or type(exc).__name__}") from None
+    if len(data) > _PEM_FILE_MAX_BYTES:
+        raise ValueError(f"cannot read the file: larger than {_PEM_FILE_MAX_BYTES} bytes")
+    if kind == "key":
+        if b"PRIVATE KEY-----" not in data:
+            raise ValueError("not a PEM private key (no -----BEGIN ... PRIVATE KEY----- line)")
+        if b"ENCRYPTED" in data:
+            raise ValueError(
+                "the key is encrypted: give it unencrypted (the ClickHouse client takes no key"
+                " password) and protect the file instead"
+            )
+        return
+    if b"-----BEGIN CERTIFICATE-----" not in data:
+        raise ValueError("not a PEM certificate (no -----BEGIN CERTIFICATE----- line)")
+    if kind == "CA":
+        try:
+            ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(cafile=path)
+        except (ssl.SSLError, OSError) as exc:
+            raise ValueError(f"not a PEM CA bundle: {_ssl_reason(exc)}") from None
+
+
+def _no_password() -> str:
+    """Key password callback: none, so that OpenSSL never prompts on a terminal."""
+    return ""
+
+
+def _ssl_reason(exc: BaseException) -> str:
+    """An ssl/OS error as text, without the location in Python's C source."""
+    text = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    return _SSL_LOCATION.sub("", text)
 
 
 def _resolve_paths(settings: Settings) -> Settings:
