@@ -15,13 +15,16 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import clickhouse_connect
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
 from jupiter_common.clickhouse import ensure_table
 from jupiter_common.tables import TableSpec
+
+if TYPE_CHECKING:
+    from tls_certs import Pki
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -311,23 +314,56 @@ class ClickHouseEndpoint:
     """The local ClickHouse HTTP endpoint (``infra/local/chdb_http.py``: the real engine behind
     ClickHouse's HTTP interface) in a process of its own, so that a test can query a table
     while a job writes to it, crash the server (SIGKILL) and start it again on the same port
-    and data."""
+    and data.
 
-    def __init__(self, data: Path, log: Path) -> None:
+    With ``pki`` it serves HTTPS with the PKI's server certificate; ``mutual`` also requires a
+    client certificate signed by the PKI's CA. Its ``settings`` and its own clients then use the
+    PKI's CA (and client certificate)."""
+
+    def __init__(
+        self, data: Path, log: Path, pki: Pki | None = None, *, mutual: bool = False
+    ) -> None:
         self.data = data
         self.port = free_port()
         self._log = log
+        self.pki = pki
+        self.mutual = mutual
         self.process: subprocess.Popen[bytes] | None = None
         self.start()
 
     @property
     def settings(self) -> dict[str, str]:
         """The job settings that point at this server instead of an embedded store."""
-        return {
+        settings = {
             "CLICKHOUSE_EMBEDDED_PATH": "",
             "CLICKHOUSE_HOST": "127.0.0.1",
             "CLICKHOUSE_PORT": str(self.port),
         }
+        if self.pki is not None:
+            settings["CLICKHOUSE_SECURE"] = "true"
+            settings["CLICKHOUSE_CA_CERT"] = str(self.pki.ca_cert)
+        if self.pki is not None and self.mutual:
+            settings["CLICKHOUSE_CLIENT_CERT"] = str(self.pki.client_cert)
+            settings["CLICKHOUSE_CLIENT_KEY"] = str(self.pki.client_key)
+        return settings
+
+    def _tls_arguments(self) -> list[str]:
+        if self.pki is None:
+            return []
+        args = ["--tls-cert", str(self.pki.server_cert), "--tls-key", str(self.pki.server_key)]
+        return [*args, "--tls-client-ca", str(self.pki.ca_cert)] if self.mutual else args
+
+    def _client(self) -> Any:
+        if self.pki is None:
+            return clickhouse_connect.get_client(host="127.0.0.1", port=self.port)
+        tls: dict[str, Any] = {"secure": True, "ca_cert": str(self.pki.ca_cert)}
+        if self.mutual:
+            tls.update(
+                client_cert=str(self.pki.client_cert),
+                client_cert_key=str(self.pki.client_key),
+                tls_mode="strict",
+            )
+        return clickhouse_connect.get_client(host="127.0.0.1", port=self.port, **tls)
 
     def start(self) -> None:
         with self._log.open("a") as out:
@@ -336,6 +372,7 @@ class ClickHouseEndpoint:
                     sys.executable,
                     str(REPO / "infra" / "local" / "chdb_http.py"),
                     *("--path", str(self.data), "--port", str(self.port)),
+                    *self._tls_arguments(),
                 ],
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -367,7 +404,7 @@ class ClickHouseEndpoint:
             self.process = None
 
     def query(self, sql: str) -> list[tuple[Any, ...]]:
-        client = clickhouse_connect.get_client(host="127.0.0.1", port=self.port)
+        client = self._client()
         try:
             return [tuple(row) for row in client.query(sql).result_rows]
         finally:
@@ -376,7 +413,7 @@ class ClickHouseEndpoint:
     def create_without_merges(self, table: TableSpec) -> None:
         """Create ``table`` as the jobs would and stop ClickHouse merging it: a duplicate row
         then stays visible to plain queries instead of being merged away in the background."""
-        client = clickhouse_connect.get_client(host="127.0.0.1", port=self.port)
+        client = self._client()
         try:
             ensure_table(client, table, "default")
             client.command(f"SYSTEM STOP MERGES {table.qualified('default')}")

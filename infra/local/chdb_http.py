@@ -1033,7 +1033,9 @@ class _Handler(BaseHTTPRequestHandler):
             try:
                 self.connection.do_handshake()
             except (ssl.SSLError, OSError) as exc:
-                log.warning("TLS handshake with %s:%s failed: %s", *self.client_address[:2], exc)
+                # A bare EOF is a client that closed without a word (a port probe): not news.
+                level = logging.INFO if isinstance(exc, ssl.SSLEOFError) else logging.WARNING
+                log.log(level, "TLS handshake with %s:%s failed: %s", *self.client_address[:2], exc)
                 self.close_connection = True
                 _drain(self.connection)
                 return
