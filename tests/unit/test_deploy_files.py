@@ -27,6 +27,7 @@ from typing import Any
 import jsonschema
 import pytest
 import yaml
+from tls_certs import make_pki
 
 from jupiter_common.flink.environment import SILENCE_ENVIRONMENT_DUMP
 from jupiter_common.settings import (
@@ -68,6 +69,11 @@ COMPOSE_TEST_ENV = {"CLICKHOUSE_PASSWORD": "test-only-password"}
 # environment variable. Where the files are:
 K8S_SECRETS_MOUNT = "/etc/jupiter/secrets"
 COMPOSE_SECRETS_MOUNT = "/run/secrets"
+# The ClickHouse TLS files (CA bundle, client certificate and key): in every Flink process, since
+# the TaskManagers' Python workers open ClickHouse clients as the driver does.
+TLS_MOUNT = "/etc/jupiter/clickhouse-tls"
+TLS_VARIABLES = ("CLICKHOUSE_CA_CERT", "CLICKHOUSE_CLIENT_CERT", "CLICKHOUSE_CLIENT_KEY")
+COMPOSE_TLS_VOLUME = f"${{CLICKHOUSE_TLS_DIR:-./clickhouse-tls}}:{TLS_MOUNT}:ro"
 # Containers that are given a secret as an environment variable all the same, with the reason.
 PLAIN_SECRET_EXCEPTIONS: dict[str, str] = {
     "services.yaml:clickhouse": "the ClickHouse server image reads the password it sets up for the"
@@ -733,6 +739,87 @@ def test_the_secret_is_mounted_as_files_on_the_jobmanager_only() -> None:
             }
 
 
+def tls_files(directory: Path) -> dict[str, Path]:
+    """Stand-ins for the TLS files where the containers see them (``directory`` + the path):
+    settings only check that each is a PEM file of its kind, and that the key is the
+    certificate's, which a real pair made by openssl satisfies."""
+    pki = make_pki(directory / "pki")
+    mount = directory / TLS_MOUNT.lstrip("/")
+    mount.mkdir(parents=True)
+    sources = {"ca.crt": pki.ca_cert, "tls.crt": pki.client_cert, "tls.key": pki.client_key}
+    for name, source in sources.items():
+        shutil.copy(source, mount / name)
+    return {name: mount / name for name in sources}
+
+
+def commented_config_map_tls() -> dict[str, str]:
+    """The TLS variables the ConfigMap shows, commented out (they need the optional Secret)."""
+    text = read(K8S / "config.yaml")
+    return dict(re.findall(r"^  # (CLICKHOUSE_[A-Z_]+): (\S+)$", text, re.M))
+
+
+def test_clickhouse_tls_files_reach_every_flink_process(tmp_path: Path) -> None:
+    files = tls_files(tmp_path)
+    # Kubernetes: the optional Secret jupiter-clickhouse-tls in the pod template that the
+    # JobManager and the TaskManagers share (nothing of it in the JobManager's alone).
+    volume = {
+        "name": "clickhouse-tls",
+        "secret": {"secretName": "jupiter-clickhouse-tls", "optional": True, "defaultMode": 0o440},
+    }
+    for job in JOB_NAMES:
+        spec = flink_deployment(job)["spec"]
+        common = spec["podTemplate"]["spec"]
+        (container,) = common["containers"]
+        assert {"name": "clickhouse-tls", "mountPath": TLS_MOUNT, "readOnly": True} in container[
+            "volumeMounts"
+        ]
+        assert volume in common["volumes"]
+    # The ConfigMap shows the variables, pointing into the mount: with the files there and
+    # CLICKHOUSE_SECURE=true they are valid settings.
+    shown = commented_config_map_tls()
+    assert set(shown) == set(TLS_VARIABLES) and set(shown) <= Settings.variable_names()
+    assert {str(Path(path).parent) for path in shown.values()} == {TLS_MOUNT}
+    assert not set(TLS_VARIABLES) & config_map().keys(), "commented out: the Secret is optional"
+    enabled = {
+        **without_secret_files(config_map()),
+        "CLICKHOUSE_SECURE": "true",
+        **{name: str(tmp_path) + path for name, path in shown.items()},
+    }
+    settings = load_settings("movements", environ=enabled)
+    assert settings.clickhouse_client_key == str(files["tls.key"])
+    assert settings.clickhouse_ca_cert == str(files["ca.crt"])
+
+    # Compose: the TLS directory in the JobManager and every TaskManager at the same path; the
+    # JobManager passes the variables through, and .env.example's values are valid settings.
+    example = read(COMPOSE / ".env.example")
+    documented = dict(re.findall(r"^# (CLICKHOUSE_[A-Z_]+)=(\S+)$", example, re.M))
+    for job in JOB_NAMES:
+        raw = load_yaml(compose_job_file(job))["services"]
+        for service in raw.values():
+            assert COMPOSE_TLS_VOLUME in service["volumes"]
+        jm = environment_of(raw[f"{job}-jobmanager"])
+        for name in TLS_VARIABLES:
+            assert jm[name] == f"${{{name}:-}}"
+            assert documented[name].startswith(f"{TLS_MOUNT}/")
+        assert jm["CLICKHOUSE_VERIFY"] == "${CLICKHOUSE_VERIFY:-true}"
+        env = interpolate_tree(
+            jm,
+            {
+                **COMPOSE_TEST_ENV,
+                **documented,
+                "CLICKHOUSE_SECURE": "true",
+                **{name: str(tmp_path) + documented[name] for name in TLS_VARIABLES},
+            },
+        )
+        env["CLICKHOUSE_PASSWORD_FILE"] = ""
+        settings = load_settings(
+            job, environ={k: v for k, v in env.items() if k != "FLINK_PROPERTIES"}
+        )
+        assert settings.clickhouse_secure and settings.clickhouse_verify
+        assert settings.clickhouse_client_cert == str(files["tls.crt"])
+    assert "/infra/compose/clickhouse-tls/" in read(REPO / ".gitignore").splitlines()
+
+
 def test_the_image_silences_the_environment_dump_in_every_log_configuration() -> None:
     text = read(IMAGES / "Dockerfile.base")
     (run,) = [r for r in run_instructions(text) if "log4j" in r]
@@ -946,6 +1033,8 @@ def test_compose_file_structure(path: Path) -> None:
         depends_on = service.get("depends_on") or {}
         assert set(depends_on) <= set(services), name
         for volume in service.get("volumes", []):
+            if volume == interpolate(COMPOSE_TLS_VOLUME, COMPOSE_TEST_ENV):
+                continue  # the one host directory: TLS files (see test_clickhouse_tls_files_...)
             source = volume.split(":", 1)[0]
             assert not source.startswith((".", "/")), f"{name}: named volumes only ({volume})"
             assert source in declared_volumes, f"{name}: volume {source} is not declared"
@@ -1019,8 +1108,10 @@ def test_compose_job_file_is_an_application_cluster_of_one_job(job: str, tmp_pat
     assert jm_env["FLINK_CHECKPOINT_DIR"] == CHECKPOINT_DIR
     assert jm_env["FLINK_RESUME"] == "latest"
 
-    # Checkpoints: one volume of this project, shared by the JobManager and the TaskManagers.
-    assert jm["volumes"] == tm["volumes"] == [f"checkpoints:{CHECKPOINT_MOUNT}"]
+    # Checkpoints: one volume of this project, shared by the JobManager and the TaskManagers;
+    # and the ClickHouse TLS files.
+    tls = interpolate(COMPOSE_TLS_VOLUME, COMPOSE_TEST_ENV)
+    assert jm["volumes"] == tm["volumes"] == [f"checkpoints:{CHECKPOINT_MOUNT}", tls]
     assert set(doc["volumes"]) == {"checkpoints"}
 
     assert jm["ports"] == [f"127.0.0.1:{REST_PORTS[job]}:8081"]
@@ -1307,7 +1398,10 @@ def test_flink_deployment(job: str) -> None:
     assert container["envFrom"] == [{"configMapRef": {"name": "jupiter-config"}}]
     env = {item["name"]: item["value"] for item in container["env"]}
     assert env == {"FLINK_PARALLELISM": str(job_spec["parallelism"])}
-    assert container["volumeMounts"] == [{"name": "checkpoints", "mountPath": CHECKPOINT_MOUNT}]
+    assert container["volumeMounts"] == [
+        {"name": "checkpoints", "mountPath": CHECKPOINT_MOUNT},
+        {"name": "clickhouse-tls", "mountPath": TLS_MOUNT, "readOnly": True},
+    ]
     claim = spec["podTemplate"]["spec"]["volumes"][0]["persistentVolumeClaim"]["claimName"]
     pvcs = [
         d
