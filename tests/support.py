@@ -78,21 +78,22 @@ class Produced:
 def produce(
     bootstrap: str,
     topic: str,
-    records: Iterable[tuple[bytes | None, bytes]],
+    records: Iterable[tuple[bytes | None, bytes | None]],
     producer: Producer | None = None,
 ) -> list[Produced]:
-    """Produce in order and return each record with the partition/offset Kafka gave it."""
+    """Produce in order and return each record with the partition/offset Kafka gave it. A
+    ``None`` value is a tombstone (``b""`` in what is returned, as :func:`consume_all` reads it)."""
     if producer is None:
         producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True})
     delivered: dict[int, Produced] = {}
     errors: list[str] = []
 
-    def on_delivery(index: int, key: bytes | None, value: bytes) -> Any:
+    def on_delivery(index: int, key: bytes | None, value: bytes | None) -> Any:
         def callback(err: KafkaError | None, msg: Any) -> None:
             if err is not None:
                 errors.append(str(err))
             else:
-                delivered[index] = Produced(key, value, msg.partition(), msg.offset())
+                delivered[index] = Produced(key, value or b"", msg.partition(), msg.offset())
 
         return callback
 
@@ -228,13 +229,15 @@ class StreamingJob:
 
     started: ClassVar[list[StreamingJob]] = []
 
-    def __init__(self, module: str, env: Mapping[str, str], log: Path) -> None:
+    def __init__(
+        self, module: str, env: Mapping[str, str], log: Path, args: Sequence[str] = ()
+    ) -> None:
         self.module = module
         self.log = log
         self.flink_log_dir = log.with_name(f"{log.stem}-flink")
         self._out = log.open("w")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", module],
+            [sys.executable, "-m", module, *args],
             env={"FLINK_LOG_DIR": str(self.flink_log_dir), **env},
             stdout=self._out,
             stderr=subprocess.STDOUT,
@@ -329,6 +332,7 @@ class ClickHouseEndpoint:
         self.pki = pki
         self.mutual = mutual
         self.process: subprocess.Popen[bytes] | None = None
+        self._unmerged: list[TableSpec] = []
         self.start()
 
     @property
@@ -379,6 +383,8 @@ class ClickHouseEndpoint:
                 start_new_session=True,
             )
         wait_until(self._answers, 60, f"the ClickHouse endpoint on port {self.port}")
+        for table in self._unmerged:  # a restart forgets SYSTEM STOP MERGES
+            self.create_without_merges(table)
 
     def _answers(self) -> bool:
         assert self.process is not None and self.process.poll() is None, (
@@ -412,7 +418,10 @@ class ClickHouseEndpoint:
 
     def create_without_merges(self, table: TableSpec) -> None:
         """Create ``table`` as the jobs would and stop ClickHouse merging it: a duplicate row
-        then stays visible to plain queries instead of being merged away in the background."""
+        then stays visible to plain queries instead of being merged away in the background.
+        Merges stay stopped when the server is started again."""
+        if table not in self._unmerged:
+            self._unmerged.append(table)
         client = self._client()
         try:
             ensure_table(client, table, "default")
@@ -438,6 +447,7 @@ class PacedProducer(threading.Thread):
         self._args = (bootstrap, topic, records, rate)
         self._produced: list[Produced] = []
         self._error: BaseException | None = None
+        self._stopping = threading.Event()
         self.start()
 
     def run(self) -> None:
@@ -448,13 +458,23 @@ class PacedProducer(threading.Thread):
         try:
             for first in range(0, len(records), step):
                 due = started + first / rate
-                time.sleep(max(0.0, due - time.monotonic()))  # pacing, not synchronisation
+                # pacing, not synchronisation
+                if self._stopping.wait(max(0.0, due - time.monotonic())):
+                    return
                 chunk = records[first : first + step]
                 self._produced += produce(bootstrap, topic, chunk, producer)
         except BaseException as exc:  # handed to finish()
             self._error = exc
 
-    def finish(self, timeout: float = 300) -> list[Produced]:
+    @property
+    def sent(self) -> int:
+        """Records produced so far."""
+        return len(self._produced)
+
+    def finish(self, timeout: float = 300, stop: bool = False) -> list[Produced]:
+        """The records produced, once the last is (``stop``: once the current chunk is)."""
+        if stop:
+            self._stopping.set()
         self.join(timeout)
         assert not self.is_alive(), "the producer did not finish"
         if self._error is not None:
