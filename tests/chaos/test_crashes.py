@@ -6,23 +6,34 @@ process), so the test can watch the tables while the job runs, and crash the ser
 - A job killed (SIGKILL of its whole process tree) again and again while records keep coming
   leaves every table exactly as a run without crashes would: no row missing, and no duplicate
   even for a plain query, without ``FINAL``, on a table ClickHouse is not allowed to merge (a
-  merge would hide duplicates).
+  merge would hide duplicates). The short profile kills each run once it has inserted rows
+  and completed a checkpoint, the second run as soon as its next checkpoint is in flight; the
+  full one (``CHAOS_PROFILE=full``) at random moments: during start-up, while processing
+  (inserting), or while a checkpoint is in flight.
 - A job killed while records it had read were not yet in ClickHouse, resumed on a quiet stream,
   has every row in the table within the flush interval, also when the killed run had a longer
   interval.
-- A ClickHouse outage makes the job fail and restart until the server is back, then it lands
+- A ClickHouse outage (the profile's length) while records keep coming makes the job fail and
+  restart until the server is back, then it catches up by itself (the time from the server's
+  return to a checkpoint covering every record sent until then is reported) and lands
   everything once; SIGTERM while it is restart-looping stops it cleanly, says where it will
   resume, and the resumed job lands everything once.
 """
 
 from __future__ import annotations
 
+import random
+import re
+import time
+from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import pytest
+from chaos_profile import profile, report, rows_figures
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 from oracle import (
     EVENTS_SQL,
     HEADER_SQL,
@@ -144,6 +155,75 @@ def chaos_env(
     )
 
 
+class CheckpointWatch:
+    """Follows a job's Flink log: which checkpoints were triggered and which completed."""
+
+    LINE = re.compile(rb"(Triggering|Completed) checkpoint (\d+) ")
+
+    def __init__(self, job: StreamingJob) -> None:
+        self._dir = job.flink_log_dir
+        self._read: dict[Path, int] = {}
+        self.triggered = self.completed = 0
+
+    def poll(self) -> None:
+        for path in self._dir.glob("*.log"):
+            with path.open("rb") as log:
+                log.seek(self._read.get(path, 0))
+                data = log.read()
+            whole = data[: data.rfind(b"\n") + 1]  # complete lines only
+            self._read[path] = self._read.get(path, 0) + len(whole)
+            for what, number in self.LINE.findall(whole):
+                if what == b"Triggering":
+                    self.triggered = max(self.triggered, int(number))
+                else:
+                    self.completed = max(self.completed, int(number))
+
+    @property
+    def in_flight(self) -> bool:
+        return self.triggered > self.completed
+
+
+def kill_at_a_moment(
+    job: StreamingJob, inserted: Callable[[], int], moment: str, rng: random.Random | None
+) -> str:
+    """Kill ``job`` at ``moment`` and return where it was then: ``start-up`` (nothing inserted
+    yet), ``mid-checkpoint`` (a checkpoint triggered and not completed) or ``processing``.
+
+    ``processing``: once the run has inserted 20 rows and completed a checkpoint (so that the
+    next run restores from it and reads again records already inserted); ``mid-checkpoint``:
+    the same, then as soon as a checkpoint is in flight; ``start-up``: before the first insert.
+    With ``rng`` (the full profile), at a random moment: start-up within 25 s, processing up
+    to 8 s later, the first to the fourth checkpoint after that."""
+    watch = CheckpointWatch(job)
+
+    def alive() -> bool:
+        assert job.process.poll() is None, f"the job died:\n{job.output()[-3000:]}"
+        return True
+
+    def running(rows: int) -> bool:
+        watch.poll()
+        return alive() and watch.completed > 0 and inserted() >= rows
+
+    def checkpoint_in_flight(after: int) -> bool:
+        watch.poll()
+        return alive() and watch.in_flight and watch.triggered > after
+
+    if moment == "start-up":
+        deadline = time.monotonic() + (rng.uniform(0.5, 25) if rng else 5)
+        wait_until(lambda: alive() and time.monotonic() > deadline, 60, "the moment")
+    else:
+        wait_until(lambda: running(20), 180, "the job to insert rows and checkpoint")
+        if moment == "mid-checkpoint":
+            after = watch.triggered + (rng.randint(0, 3) if rng else 0)
+            wait_until(lambda: checkpoint_in_flight(after), 60, "a checkpoint", poll=0.01)
+        elif rng:
+            time.sleep(rng.uniform(0, 8))
+    rows = inserted()
+    job.kill()
+    watch.poll()
+    return "start-up" if rows == 0 else "mid-checkpoint" if watch.in_flight else "processing"
+
+
 @pytest.mark.parametrize("job", ["movements", "events", "base"])
 def test_repeated_kills_leave_no_gap_and_no_duplicate(
     job: str,
@@ -152,32 +232,58 @@ def test_repeated_kills_leave_no_gap_and_no_duplicate(
     tmp_path: Path,
     clickhouse: ClickHouseEndpoint,
 ) -> None:
+    chaos, started = profile(), time.monotonic()
     case = CASES[job]
     topic, group = new_topic("sessions", partitions=2), unique(job)
     env = chaos_env(kafka_bootstrap, new_topic, topic, group, tmp_path, clickhouse)
     clickhouse.create_without_merges(case.spec)
-    records = [(r.key, r.value) for r in generate(case.stream).records]
+    stream = replace(case.stream, sessions=case.stream.sessions * chaos.stream_scale)
+    records = [(r.key, r.value) for r in generate(stream).records]
     producer = PacedProducer(kafka_bootstrap, topic, records, case.rate)
+    rng = random.Random(f"{chaos.seed}-{job}")
+    phases: Counter[str] = Counter()
+    resumes_ok = resumed_from_checkpoint = 0
 
-    for run in range(2):
+    for run in range(chaos.kills_per_job):
         landed = clickhouse.count(case.table)
         # Batches cut elsewhere than in the killed run, as timer flushes do: otherwise a replayed
         # batch can equal one that landed, and ClickHouse's own insert deduplication hides it.
         batch = {"SINK_BATCH_SIZE": str(100 + 37 * (run + 1))}
         doomed = StreamingJob(f"jupiter_{job}", env | batch, tmp_path / f"run-{run}.log")
+        moments = ("processing", "mid-checkpoint", "start-up")
+        moment = rng.choice(moments) if chaos.random_kills else moments[run % 2]
 
-        def inserting(job: StreamingJob = doomed, before: int = landed) -> bool:
-            assert job.process.poll() is None, f"the job died:\n{job.output()[-3000:]}"
-            return clickhouse.count(case.table) >= before + 20
+        def inserted(before: int = landed) -> int:
+            return clickhouse.count(case.table) - before
 
-        wait_until(inserting, 180, f"run {run} of {job}-job to insert rows")
-        doomed.kill()
+        phases[kill_at_a_moment(doomed, inserted, moment, rng if chaos.random_kills else None)] += 1
+        if run > 0:  # a resume that came up and ran until killed
+            resumes_ok += 1
+            resumed_from_checkpoint += "resuming from" in doomed.output()
 
-    produced = producer.finish()
     last = StreamingJob(f"jupiter_{job}", env, tmp_path / "last.log")
+    # The full profile's stream outlasts the kills: the producer stops once they are done.
+    produced = producer.finish(stop=chaos.stream_scale > 1)
     last.wait_caught_up(kafka_bootstrap, topic, group)
     last.stop_with_savepoint()
-    assert clickhouse.query(case.sql) == case.expected(produced)
+    resumes_ok += 1
+    resumed_from_checkpoint += "resuming from" in last.output()
+    expected, landed_rows = case.expected(produced), clickhouse.query(case.sql)
+    report(
+        "kills",
+        job,
+        records=len(produced),
+        kills=chaos.kills_per_job,
+        kills_in_start_up=phases["start-up"],
+        kills_processing=phases["processing"],
+        kills_mid_checkpoint=phases["mid-checkpoint"],
+        resumes=chaos.kills_per_job,
+        resumes_ok=resumes_ok,
+        resumed_from_checkpoint=resumed_from_checkpoint,
+        **rows_figures(expected, landed_rows),
+        seconds=round(time.monotonic() - started),
+    )
+    assert landed_rows == expected
 
 
 def test_a_killed_job_resumed_on_a_quiet_stream_lands_everything_within_the_interval(
@@ -209,8 +315,36 @@ def test_a_killed_job_resumed_on_a_quiet_stream_lands_everything_within_the_inte
     resumed = StreamingJob(
         "jupiter_events", {**env, "SINK_FLUSH_INTERVAL_MS": "2000"}, tmp_path / "resumed.log"
     )
-    assert_landed_exactly(clickhouse, case, produced, resumed)
+    started = time.monotonic()
+    try:
+        assert_landed_exactly(clickhouse, case, produced, resumed)
+    finally:
+        report(
+            "quiet-resume",
+            "events",
+            records=len(produced),
+            kills=1,
+            landed_after_seconds=round(time.monotonic() - started, 1),
+            **rows_figures(case.expected(produced), clickhouse.query(case.sql)),
+        )
     resumed.stop_with_savepoint()
+
+
+def partition_offsets(bootstrap: str, topic: str, group: str) -> tuple[list[int], list[int]]:
+    """(committed, end) offset of ``group`` on each partition of ``topic``."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+    try:
+        partitions = sorted(consumer.list_topics(topic, timeout=10).topics[topic].partitions)
+        tps = [TopicPartition(topic, p) for p in partitions]
+        done = [max(tp.offset, 0) for tp in consumer.committed(tps, timeout=10)]
+        ends = [consumer.get_watermark_offsets(tp, timeout=10)[1] for tp in tps]
+        return done, ends
+    finally:
+        consumer.close()
+
+
+RECOVERY_TARGET_S = 30
+"""After an outage, the job has caught up this soon after the server's return (issue 7)."""
 
 
 def test_clickhouse_outage_restart_loop_and_stop(
@@ -219,16 +353,24 @@ def test_clickhouse_outage_restart_loop_and_stop(
     tmp_path: Path,
     clickhouse: ClickHouseEndpoint,
 ) -> None:
-    """ClickHouse crashes while movements-job writes. The job fails and restarts until the
-    server is back, then catches up on its own. In a second outage it is told to stop (SIGTERM)
-    while it restart-loops: it cannot take a savepoint, so it cancels, exits 0 and says where
-    it will resume; resumed after the outage, it lands everything. No row is missing or twice."""
+    """ClickHouse crashes while movements-job writes and records keep coming at the case's
+    rate; it is back after the profile's outage (20 s, full: 60 s). The job fails and restarts
+    until the server is back, then catches up on its own: the time from the server's return
+    until a checkpoint covers every record sent before it is the recovery time. In a second
+    outage it is told to stop (SIGTERM) while it restart-loops: it cannot take a savepoint, so
+    it cancels, exits 0 and says where it will resume; resumed after the outage, it lands
+    everything. No row is missing or twice, for a plain query on a table that is not merged."""
+    chaos, started = profile(), time.monotonic()
     case = CASES["movements"]
     topic, group = new_topic("sessions", partitions=2), unique("movements")
     env = chaos_env(kafka_bootstrap, new_topic, topic, group, tmp_path, clickhouse)
-    records = [(r.key, r.value) for r in generate(case.stream).records]
-    third = len(records) // 3
-    produced = produce(kafka_bootstrap, topic, records[:third])
+    clickhouse.create_without_merges(case.spec)
+    # Enough for the producer to keep sending through the outage and the catch-up (it stops
+    # then), with a part kept for the second outage.
+    sessions = int(case.rate * (chaos.outage_seconds + 90) / 40)
+    records = [(r.key, r.value) for r in generate(replace(case.stream, sessions=sessions)).records]
+    part = len(records) // 10
+    produced = produce(kafka_bootstrap, topic, records[:part])
 
     job = StreamingJob("jupiter_movements", env, tmp_path / "job.log")
     job.wait_caught_up(kafka_bootstrap, topic, group)
@@ -237,19 +379,36 @@ def test_clickhouse_outage_restart_loop_and_stop(
         assert job.process.poll() is None, f"the job died:\n{job.output()[-3000:]}"
         return job.flink_log().count("switched from RUNNING to FAILED")
 
-    clickhouse.kill()
-    produced += produce(kafka_bootstrap, topic, records[third : 2 * third])
-    wait_until(lambda: "ClickHouseWriteError" in job.flink_log(), 120, "an insert to fail")
+    producer = PacedProducer(kafka_bootstrap, topic, records[part:-part], case.rate)
+    wait_until(lambda: producer.sent > case.rate, 30, "the producer to send for a second")
     failed = failures()
-    wait_until(lambda: failures() > failed, 120, "the job to fail again after a restart")
+    clickhouse.kill()
+    back = time.monotonic() + chaos.outage_seconds
+    wait_until(lambda: "ClickHouseWriteError" in job.flink_log(), 120, "an insert to fail")
+    wait_until(lambda: failures() > failed, 120, "the job to fail")
+    time.sleep(max(0.0, back - time.monotonic()))
+    outage_failures = failures() - failed
     clickhouse.start()
+    returned, (_, sent) = time.monotonic(), partition_offsets(kafka_bootstrap, topic, group)
+
+    def caught_up() -> bool:
+        assert job.process.poll() is None, f"the job died:\n{job.output()[-3000:]}"
+        try:
+            done, _ = partition_offsets(kafka_bootstrap, topic, group)
+        except KafkaException:  # e.g. the group coordinator is still loading
+            return False
+        return all(d >= s for d, s in zip(done, sent, strict=True))
+
+    wait_until(caught_up, 300, "the job to catch up after the outage", poll=0.2)
+    recovery = time.monotonic() - returned
+    produced += producer.finish(stop=True)
     job.wait_caught_up(kafka_bootstrap, topic, group)
     assert_landed_exactly(clickhouse, case, produced, job)
 
     clickhouse.kill()
-    produced += produce(kafka_bootstrap, topic, records[2 * third :])
+    produced += produce(kafka_bootstrap, topic, records[-part:])
     failed = failures()
-    wait_until(lambda: failures() > failed + 1, 120, "the job to restart-loop")
+    wait_until(lambda: failures() > failed + 1, 180, "the job to restart-loop")
     output = job.terminate()
     assert "stopped without a savepoint" in output
     assert "the next start resumes from" in output
@@ -258,4 +417,18 @@ def test_clickhouse_outage_restart_loop_and_stop(
     resumed.wait_caught_up(kafka_bootstrap, topic, group)
     resumed.stop_with_savepoint()
     assert "resuming from" in resumed.output()
-    assert clickhouse.query(case.sql) == case.expected(produced)
+    expected, landed = case.expected(produced), clickhouse.query(case.sql)
+    report(
+        "outage",
+        "movements",
+        records=len(produced),
+        rate=case.rate,
+        outage_seconds=chaos.outage_seconds,
+        task_failures_in_outage=outage_failures,
+        recovery_seconds=round(recovery, 1),
+        recovery_target_seconds=RECOVERY_TARGET_S,
+        stopped_in_restart_loop=1,
+        **rows_figures(expected, landed),
+        seconds=round(time.monotonic() - started),
+    )
+    assert landed == expected
