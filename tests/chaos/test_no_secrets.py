@@ -34,6 +34,7 @@ from pathlib import Path
 import clickhouse_connect
 import pyflink
 import pytest
+from chaos_profile import report
 from support import SEED, job_environment, produce, query, unique
 
 from jupiter_common.clickhouse import ensure_table
@@ -82,6 +83,7 @@ class Run:
     work: Path
     leaks: dict[str, set[str]]
     worker_logs: set[str]
+    files_searched: int
 
     @property
     def log_dir(self) -> Path:
@@ -142,10 +144,22 @@ def run_job_searching(
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait(30)
-    for path in work.rglob("*"):
-        if path.is_file():
-            search(path, canaries, leaks, work)
-    return Run(process.returncode, work, leaks, worker_logs)
+    files = [path for path in work.rglob("*") if path.is_file()]
+    for path in files:
+        search(path, canaries, leaks, work)
+    return Run(process.returncode, work, leaks, worker_logs, len(files) + len(worker_logs))
+
+
+def report_run(run: Run, secrets: str, outcome: str) -> None:
+    """The run's figures for ``hatch run chaos``: what was searched, what was found."""
+    report(
+        "secrets",
+        "movements",
+        case=f"{secrets}, {outcome}",
+        exit_code=run.returncode,
+        files_searched=run.files_searched,
+        secrets_found=sum(len(found) for found in run.leaks.values()),
+    )
 
 
 @pytest.fixture
@@ -225,6 +239,7 @@ def test_secrets_in_variables_are_not_in_the_environment_flink_logs(
     env.update(stock_log_configuration())
 
     run = run_job_searching(env, tmp_path / "run", secrets.canaries)
+    report_run(run, "variables", "succeeds")
 
     assert run.returncode == 0, run.output()
     assert run.leaks == {}, f"canaries found in {run.leaks}"
@@ -257,6 +272,7 @@ def test_secrets_in_files_reach_no_log_and_jupiter_silences_the_environment_dump
     assert not any(s in shown.stdout + shown.stderr for s in (secrets.clickhouse, secrets.sasl))
 
     run = run_job_searching(env, tmp_path / "run", secrets.canaries)
+    report_run(run, "files", "succeeds")
 
     assert run.returncode == 0, run.output()
     assert run.leaks == {}, f"canaries found in {run.leaks}"
@@ -287,6 +303,7 @@ def test_a_failing_run_leaks_no_secret(
     refuse_inserts(tmp_path / "store")
 
     run = run_job_searching(env, tmp_path / "run", secrets.canaries)
+    report_run(run, "variables", "fails")
 
     assert run.returncode != 0, run.output()
     assert "TOO_MANY_PARTS" in (run.work / "driver.stderr").read_text(), run.output()

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from chaos_profile import report, rows_figures
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
@@ -186,9 +187,11 @@ def test_a_bounded_run_lands_every_valid_row_past_poison_pills(
 
     run_job("jupiter_movements", env)  # asserts exit 0
 
-    expected = expected_movements(produced)
+    expected, landed = expected_movements(produced), query(store, MOVEMENTS_SQL)
+    report("poison", "movements", case="bounded", pills=len(poison_pills(1)), exit_code=0,
+           **rows_figures(expected, landed))  # fmt: skip
     assert any(row[0].startswith("99999999-") for row in expected)  # the big valid message
-    assert query(store, MOVEMENTS_SQL) == expected
+    assert landed == expected
     assert_dead_letters(
         kafka_bootstrap, (topic, dead_letter_topic), "movements", produced, seeds=[1]
     )
@@ -253,6 +256,8 @@ def test_a_streaming_stateful_job_catches_up_past_poison_pills_without_a_restart
 
     count, exceptions = restarts(rest_url(flink_log))
     flink = "".join(p.read_text(errors="replace") for p in flink_log.glob("*.log"))
+    report("poison", "events", case="streaming", pills=2 * len(poison_pills(2)), restarts=count,
+           task_failures=flink.count("switched from RUNNING to FAILED"))  # fmt: skip
     assert count == 0 and not exceptions, exceptions
     assert "switched from RUNNING to FAILED" not in flink
     assert "will be restarted" not in flink
