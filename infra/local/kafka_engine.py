@@ -31,10 +31,12 @@ from typing import Any, Final
 
 from measure import TreeUsage, own_cpu_seconds
 
+from jupiter_common.settings import Settings
 from jupiter_common.tables import SESSION_MOVEMENTS
 
 MAX_BLOCK: Final = 65_536
-FLUSH_MS: Final = 1000
+FLUSH_MS: Final[int] = Settings.model_fields["sink_flush_interval_ms"].default
+"""The engine flushes a block as often as a job's Python step does by default."""
 POLL_S: Final = 0.05
 TABLE: Final = SESSION_MOVEMENTS.name
 

@@ -105,7 +105,10 @@ class Settings(BaseModel):
     # Rows per Arrow batch between Flink and Python, so per insert (measured: 10k beats 1k and
     # 50k); a batch is cut short by SINK_FLUSH_INTERVAL_MS and by every checkpoint.
     sink_batch_size: int = Field(10_000, alias="SINK_BATCH_SIZE", ge=1, le=1_000_000)
-    sink_flush_interval_ms: int = Field(1_000, alias="SINK_FLUSH_INTERVAL_MS", ge=10, le=3_600_000)
+    # The longest a record waits in each Python step. 500 ms keeps events-job's two steps under
+    # 1 s at p50 and 2 s at p99 at 10k messages/s (1 s: 1.3 s and 2.7 s) at no measurable cost
+    # in throughput; it means up to two inserts a second per table and subtask.
+    sink_flush_interval_ms: int = Field(500, alias="SINK_FLUSH_INTERVAL_MS", ge=10, le=3_600_000)
     sink_max_retries: int = Field(5, alias="SINK_MAX_RETRIES", ge=0, le=100)
     sink_retry_backoff_ms: int = Field(200, alias="SINK_RETRY_BACKOFF_MS", ge=1, le=30_000)
     # Records Flink hands a Python function before it waits for the results: larger than a batch
