@@ -16,6 +16,7 @@ from support import SEED
 
 from jupiter_common.batch_parsing import ParsedBatch, parse_batch
 from jupiter_common.clickhouse import ensure_table
+from jupiter_common.flink.udfs import message_columns
 from jupiter_common.parsing import parse_session
 from jupiter_common.schema import COORDINATE_FIELDS, SessionMessage
 from jupiter_common.tables import SESSION_EVENTS, SESSION_MOVEMENTS, SESSIONS_BASE, TableSpec
@@ -328,28 +329,26 @@ TABLES: list[tuple[TableSpec, str]] = [
 
 
 def _columns(table: TableSpec, batch: ParsedBatch, partitions: Any, offsets: Any) -> Any:
-    """The insert columns the job makes of ``batch``: movements-job's own function, and for
-    the stateful jobs what their SQL selects (every message taken as a header / a change)."""
+    """The insert columns the job makes of ``batch``'s messages (``MESSAGE_FIELDS`` columns):
+    movements-job's own function, and for the stateful jobs what their SQL selects (every
+    message taken as a header / a change)."""
+    messages = message_columns(batch, partitions, offsets, only_valid=True)
     if table is SESSION_MOVEMENTS:
-        return movement_columns(batch, partitions, offsets)
-    ids = {
-        "session_id": batch.session_id,
-        "vehicle_id": batch.vehicle_id,
-        "order_id": batch.order_id,
-        "source_partition": partitions,
-        "source_offset": offsets,
-    }
+        return movement_columns(messages)
+    names = ("session_id", "vehicle_id", "order_id", "source_partition", "source_offset")
+    ids = {name: messages[name] for name in names}
     if table is SESSION_EVENTS:
         return {
             **ids,
-            "timestamp": batch.timestamp_ms,
-            "status": batch.status,
-            "previous_status": batch.status,
-            "lat": batch.current_lat,
-            "lon": batch.current_lon,
+            "timestamp": messages["timestamp_ms"],
+            "status": messages["status"],
+            "previous_status": messages["status"],
+            "lat": messages["current_lat"],
+            "lon": messages["current_lon"],
         }
-    return {**ids, "started_at": batch.timestamp_ms, "start_lat": batch.start_lat,
-            "start_lon": batch.start_lon, "end_lat": batch.end_lat, "end_lon": batch.end_lon}  # fmt: skip
+    return {**ids, "started_at": messages["timestamp_ms"], "start_lat": messages["start_lat"],
+            "start_lon": messages["start_lon"], "end_lat": messages["end_lat"],
+            "end_lon": messages["end_lon"]}  # fmt: skip
 
 
 def _expected(table: TableSpec, message: SessionMessage, partition: int, offset: int) -> Any:

@@ -19,14 +19,18 @@ from jupiter_common.flink.runner import JobSpec, run_job
 from jupiter_common.tables import SESSIONS_BASE
 
 
-def build(pipeline: Pipeline) -> None:
-    valid = pipeline.valid_messages()
-    pipeline.land(
-        SESSIONS_BASE,
-        "SELECT session_id, vehicle_id, order_id, timestamp_ms, start_lat, start_lon, end_lat,"
-        " end_lon, source_partition, source_offset"
-        f" FROM first_started(input => TABLE {valid} PARTITION BY session_id)",
+def rows(valid: str) -> str:
+    """The ``sessions_base`` rows of the valid messages in the view ``valid``: one column per
+    insert column of the table, named after it."""
+    return (
+        "SELECT session_id, vehicle_id, order_id, timestamp_ms AS started_at, start_lat,"
+        " start_lon, end_lat, end_lon, source_partition, source_offset"
+        f" FROM first_started(input => TABLE {valid} PARTITION BY session_id)"
     )
+
+
+def build(pipeline: Pipeline) -> None:
+    pipeline.land(SESSIONS_BASE, rows(pipeline.valid_messages()))
 
 
 JOB = JobSpec(name="base", table=SESSIONS_BASE, build=build)

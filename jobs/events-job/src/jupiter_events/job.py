@@ -24,14 +24,19 @@ from jupiter_common.flink.runner import JobSpec, run_job
 from jupiter_common.tables import SESSION_EVENTS
 
 
-def build(pipeline: Pipeline) -> None:
-    valid = pipeline.valid_messages()
-    pipeline.land(
-        SESSION_EVENTS,
-        "SELECT session_id, vehicle_id, order_id, timestamp_ms, status, previous_status,"
-        " current_lat, current_lon, source_partition, source_offset"
-        f" FROM status_changes(input => TABLE {valid} PARTITION BY session_id)",
+def rows(valid: str) -> str:
+    """The ``session_events`` rows of the valid messages in the view ``valid``: one column per
+    insert column of the table, named after it."""
+    return (
+        "SELECT session_id, vehicle_id, order_id, timestamp_ms AS `timestamp`, status,"
+        " previous_status, current_lat AS lat, current_lon AS lon, source_partition,"
+        " source_offset"
+        f" FROM status_changes(input => TABLE {valid} PARTITION BY session_id)"
     )
+
+
+def build(pipeline: Pipeline) -> None:
+    pipeline.land(SESSION_EVENTS, rows(pipeline.valid_messages()))
 
 
 JOB = JobSpec(name="events", table=SESSION_EVENTS, build=build)

@@ -4,34 +4,32 @@ inserted in one Python call, so it scales with ``FLINK_PARALLELISM`` alone."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
+import numpy as np
 import pyarrow as pa
 
-from jupiter_common.batch_parsing import ParsedBatch
 from jupiter_common.flink.pipeline import Pipeline
 from jupiter_common.flink.runner import JobSpec, run_job
-from jupiter_common.flink.udfs import Offsets
+from jupiter_common.flink.udfs import Columns
 from jupiter_common.tables import SESSION_MOVEMENTS
 
 
-def movement_columns(
-    batch: ParsedBatch, partitions: Offsets, offsets: Offsets
-) -> Mapping[str, Any]:
-    """The ``session_movements`` columns of a parsed batch: one row per GPS ping."""
-    pings = batch.has_position
+def movement_columns(messages: Columns) -> Columns:
+    """The ``session_movements`` columns of a batch's valid messages (their ``MESSAGE_FIELDS``
+    columns): one row per GPS ping, each column named after its insert column."""
+    pings = ~np.isnan(messages["current_lat"])  # a valid message has both or neither
     mask = pa.array(pings)
     return {
-        "session_id": batch.session_id.filter(mask),
-        "vehicle_id": batch.vehicle_id.filter(mask),
-        "order_id": batch.order_id.filter(mask),
-        "timestamp": batch.timestamp_ms[pings],
-        "status": batch.status.filter(mask),
-        "lat": batch.current_lat[pings],
-        "lon": batch.current_lon[pings],
-        "source_partition": partitions[pings],
-        "source_offset": offsets[pings],
+        "session_id": messages["session_id"].filter(mask),
+        "vehicle_id": messages["vehicle_id"].filter(mask),
+        "order_id": messages["order_id"].filter(mask),
+        "timestamp": messages["timestamp_ms"][pings],
+        "status": messages["status"].filter(mask),
+        "lat": messages["current_lat"][pings],
+        "lon": messages["current_lon"][pings],
+        "source_partition": messages["source_partition"][pings],
+        "source_offset": messages["source_offset"][pings],
     }
 
 

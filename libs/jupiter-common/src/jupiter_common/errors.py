@@ -34,6 +34,26 @@ class TableSchemaError(JupiterError):
     """An existing ClickHouse table does not have the columns this version of Jupiter writes."""
 
 
+class RowColumnsError(JupiterError):
+    """The columns a job hands a table's writer are not the table's insert columns: found when
+    the job is built, before it is submitted, or at a batch that does not fit."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        table: str,
+        missing: tuple[str, ...],
+        extra: tuple[str, ...],
+        misordered: tuple[str, ...],
+    ) -> None:
+        super().__init__(message)
+        self.table = table
+        self.missing = missing
+        self.extra = extra
+        self.misordered = misordered
+
+
 class ConnectorJarNotFoundError(JupiterError):
     """The Flink Kafka connector jar cannot be found where the settings say it is."""
 

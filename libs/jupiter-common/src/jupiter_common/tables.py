@@ -25,10 +25,13 @@ index on the offset narrows the look-up of an offset range to the parts that hol
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final
 
 import pyarrow as pa
+
+from jupiter_common.errors import RowColumnsError
 
 _IDENTIFIER: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -56,7 +59,8 @@ class Column:
 
 @dataclass(frozen=True, slots=True)
 class TableSpec:
-    """One table's definition. ``insert_columns`` is the order of the tuples the writer takes."""
+    """One table's definition. ``insert_columns`` are the columns a job's rows must have, by
+    name (and in this order where they are handed over by position)."""
 
     name: str
     columns: tuple[Column, ...]
@@ -94,6 +98,19 @@ class TableSpec:
         """Position of ``name`` in a row tuple (an insert column)."""
         return self.insert_columns.index(name)
 
+    def check_columns(self, names: Iterable[str], *, what: str, ordered: bool = True) -> None:
+        """Raise :class:`RowColumnsError`, naming the missing, extra and misordered columns,
+        unless ``names`` are exactly the insert columns: in their order when ``ordered``
+        (columns handed over by position), in any order otherwise (columns taken by name).
+        ``what`` says whose columns they are, for the message."""
+        got = tuple(names)
+        expected = self.insert_columns
+        if got == expected:
+            return
+        if not ordered and len(got) == len(expected) and set(got) == set(expected):
+            return
+        raise _columns_error(self, got, what, ordered)
+
     def qualified(self, database: str) -> str:
         return f"{quote_identifier(database)}.{quote_identifier(self.name)}"
 
@@ -119,6 +136,40 @@ class TableSpec:
         if self.comment:
             parts.append("COMMENT '" + self.comment.replace("'", "''") + "'")
         return "\n".join(parts)
+
+
+def _columns_error(
+    table: TableSpec, got: tuple[str, ...], what: str, ordered: bool
+) -> RowColumnsError:
+    expected = table.insert_columns
+    kept: list[str] = []
+    extra: list[str] = []
+    for name in got:
+        (kept if name in expected and name not in kept else extra).append(name)
+    missing = tuple(name for name in expected if name not in kept)
+    in_order = [name for name in expected if name in kept]
+    misordered = (
+        tuple(name for name, want in zip(kept, in_order, strict=True) if name != want)
+        if ordered
+        else ()
+    )
+    problems = [
+        f"{label} {', '.join(names)}"
+        for label, names in (
+            ("missing", missing),
+            ("not insert columns (or repeated)", extra),
+            ("out of order", misordered),
+        )
+        if names
+    ]
+    return RowColumnsError(
+        f"{what} are not the insert columns of {table.name}: {'; '.join(problems)}"
+        f" (expected {', '.join(expected)}; got {', '.join(got) or 'none'})",
+        table=table.name,
+        missing=missing,
+        extra=tuple(extra),
+        misordered=misordered,
+    )
 
 
 def _setting(value: int | str) -> str:

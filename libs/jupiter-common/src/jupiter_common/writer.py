@@ -87,7 +87,10 @@ def arrow_batch(table: TableSpec, columns: Mapping[str, Any]) -> pa.Table:
 
     A column may be an Arrow array, a pandas Series, a numpy array or a list; timestamps are
     epoch milliseconds (or Arrow timestamps), ``None``/NaN is NULL for a nullable column.
+    Columns are taken by name, so their order does not matter; a missing or an extra one raises
+    :class:`~jupiter_common.errors.RowColumnsError`.
     """
+    table.check_columns(columns, what="the columns of a batch", ordered=False)
     schema = table.arrow_schema
     return pa.table(
         [_arrow_column(columns[field.name], field.type) for field in schema], schema=schema

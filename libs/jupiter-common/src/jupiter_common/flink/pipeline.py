@@ -15,19 +15,22 @@ from __future__ import annotations
 
 from typing import Final
 
+import numpy as np
 from pyflink.table import StatementSet, StreamTableEnvironment, TableResult
 
+from jupiter_common.batch_parsing import parse_batch
 from jupiter_common.flink.dead_letter_sink import check_dead_letter_topic, dead_letter_table_ddl
 from jupiter_common.flink.source import source_ddl
 from jupiter_common.flink.udfs import (
-    MESSAGE_FIELDS,
+    MESSAGE_COLUMNS,
     RowsOf,
     land_rows,
+    message_columns,
     parse_and_land,
     parse_sessions,
 )
 from jupiter_common.settings import Settings
-from jupiter_common.tables import TableSpec
+from jupiter_common.tables import TableSpec, quote_identifier
 
 SOURCE: Final = "sessions"
 DEAD_LETTERS: Final = "dead_letters"
@@ -71,7 +74,7 @@ class Pipeline:
             f"INSERT INTO {DEAD_LETTERS} SELECT dead_letter FROM parsed"
             " WHERE dead_letter IS NOT NULL"
         )
-        columns = ", ".join(name for name, _ in MESSAGE_FIELDS)
+        columns = ", ".join(quote_identifier(name) for name in MESSAGE_COLUMNS)
         self.t_env.execute_sql(
             f"CREATE TEMPORARY VIEW {VALID_MESSAGES} AS SELECT {columns} FROM parsed"
             " WHERE dead_letter IS NULL"
@@ -79,19 +82,30 @@ class Pipeline:
         return VALID_MESSAGES
 
     def land(self, table: TableSpec, rows: str) -> None:
-        """Insert the rows of the query ``rows`` into ``table``: its columns are the table's
-        insert columns, in order (names may differ)."""
+        """Insert the rows of the query ``rows`` into ``table``. The query's columns must be
+        the table's insert columns, by name and in order (alias them: ``current_lat AS lat``):
+        the planner's names for them are checked here, when the job is built, and a mismatch
+        raises :class:`~jupiter_common.errors.RowColumnsError` before anything is submitted."""
+        columns = self.t_env.sql_query(rows).get_resolved_schema().get_column_names()
+        table.check_columns(columns, what=f"the columns of the query landed in {table.name}")
         function = f"land_{table.name}"
         self.t_env.create_temporary_function(function, land_rows(self.settings, table))
-        columns = self.t_env.sql_query(rows).get_schema().get_field_names()
-        arguments = ", ".join(f"`{name}`" for name in columns)
+        arguments = ", ".join(quote_identifier(name) for name in table.insert_columns)
         self._statements.add_insert_sql(
             f"INSERT INTO {LANDED} SELECT {function}({arguments}) FROM ({rows})"
         )
 
     def parse_and_land(self, table: TableSpec, rows_of: RowsOf) -> None:
-        """Parse every record and insert the rows ``rows_of`` makes of the valid ones into
-        ``table`` in the same Python call; refusals go to the dead-letter topic."""
+        """Parse every record and insert the rows ``rows_of`` makes of the valid messages into
+        ``table`` in the same Python call; refusals go to the dead-letter topic.
+
+        ``rows_of`` is tried here on an empty batch, so columns that are not the table's insert
+        columns raise :class:`~jupiter_common.errors.RowColumnsError` when the job is built;
+        every batch is checked again when it is written."""
+        none = np.zeros(0, dtype=np.int64)
+        made = rows_of(message_columns(parse_batch([]), none, none, only_valid=True))
+        name = getattr(rows_of, "__qualname__", repr(rows_of))
+        table.check_columns(made, what=f"the columns {name} makes", ordered=False)
         self.t_env.create_temporary_function(
             "parse_and_land", parse_and_land(self.settings, table, rows_of)
         )

@@ -8,6 +8,11 @@ Python in Arrow batches (``python.fn-execution.arrow.batch.size`` rows), never o
 - :class:`ParseAndLand` does both in one call for a job without state between the two
   (movements-job): the rows never leave Python.
 
+Every job sees a message as the same record: the columns of :data:`MESSAGE_FIELDS`, in SQL (the
+view :meth:`~jupiter_common.flink.pipeline.Pipeline.valid_messages`) and in Python (what a
+:data:`RowsOf` function gets). Rows reach a writer by column name, checked against the table's
+insert columns (:meth:`~jupiter_common.tables.TableSpec.check_columns`).
+
 Both writers insert synchronously inside the call. Flink finishes every Python bundle before a
 checkpoint barrier passes, so every row of a record before a checkpoint is in ClickHouse when
 the checkpoint completes; after a restart the records after it are read again, and the writer
@@ -51,7 +56,10 @@ MESSAGE_FIELDS: Final = (
     ("source_partition", DataTypes.INT()),
     ("source_offset", DataTypes.BIGINT()),
 )
-"""What :class:`ParseSessions` returns of a valid message, in this order."""
+"""A valid message, as every job sees it: what :class:`ParseSessions` returns of it, in this
+order, and what a :data:`RowsOf` function gets. The one definition of Jupiter's record."""
+
+MESSAGE_COLUMNS: Final = tuple(name for name, _ in MESSAGE_FIELDS)
 
 PARSED_ROW: Final = DataTypes.ROW(
     [DataTypes.FIELD(name, kind) for name, kind in MESSAGE_FIELDS]
@@ -59,9 +67,43 @@ PARSED_ROW: Final = DataTypes.ROW(
 )
 
 Offsets = npt.NDArray[np.int64]
-RowsOf = Callable[[ParsedBatch, Offsets, Offsets], Mapping[str, Any]]
-"""A job's rows of a parsed batch: ``(batch, partitions, offsets) -> the rows' insert columns``
-(see :func:`~jupiter_common.writer.arrow_batch`)."""
+Columns = Mapping[str, Any]
+RowsOf = Callable[[Columns], Columns]
+"""A job's rows of the valid messages of a batch: their :data:`MESSAGE_FIELDS` columns (see
+:func:`message_columns`) -> the table's insert columns by name (see
+:func:`~jupiter_common.writer.arrow_batch`)."""
+
+
+def message_columns(
+    batch: ParsedBatch, partitions: Offsets, offsets: Offsets, *, only_valid: bool
+) -> dict[str, Any]:
+    """The :data:`MESSAGE_FIELDS` columns of a parsed batch, in that order: strings as Arrow
+    arrays, numbers as NumPy arrays. One entry per record (null, NaN or 0 where the record is
+    not valid), or with ``only_valid`` one per valid record."""
+    valid = batch.valid
+    found: dict[str, Any] = {
+        "session_id": batch.session_id,
+        "vehicle_id": batch.vehicle_id,
+        "order_id": batch.order_id,
+        "status": batch.status,
+        "timestamp_ms": batch.timestamp_ms,
+        "start_lat": batch.start_lat,
+        "start_lon": batch.start_lon,
+        "end_lat": batch.end_lat,
+        "end_lon": batch.end_lon,
+        "current_lat": batch.current_lat,
+        "current_lon": batch.current_lon,
+        "source_partition": np.where(valid, partitions, 0).astype(np.int32),
+        "source_offset": np.where(valid, offsets, 0).astype(np.int64),
+    }
+    columns = {name: found[name] for name in MESSAGE_COLUMNS}
+    if only_valid and not valid.all():
+        mask = pa.array(valid)
+        return {
+            name: values.filter(mask) if isinstance(values, pa.Array) else values[valid]
+            for name, values in columns.items()
+        }
+    return columns
 
 
 def _dead_letters(
@@ -109,22 +151,13 @@ class ParseSessions(ScalarFunction):  # type: ignore[misc]
         batch = parse_batch(values.tolist())
         self._counters.count(batch)
         part, off = partitions.to_numpy(), offsets.to_numpy()
-        valid = batch.valid
+        columns = message_columns(batch, part, off, only_valid=False)
         frame = pd.DataFrame(
             {
-                "session_id": batch.session_id.to_pandas(),
-                "vehicle_id": batch.vehicle_id.to_pandas(),
-                "order_id": batch.order_id.to_pandas(),
-                "status": batch.status.to_pandas(),
-                "timestamp_ms": batch.timestamp_ms,
-                "start_lat": batch.start_lat,
-                "start_lon": batch.start_lon,
-                "end_lat": batch.end_lat,
-                "end_lon": batch.end_lon,
-                "current_lat": batch.current_lat,
-                "current_lon": batch.current_lon,
-                "source_partition": np.where(valid, part, 0).astype(np.int32),
-                "source_offset": np.where(valid, off, 0).astype(np.int64),
+                **{
+                    name: column.to_pandas() if isinstance(column, pa.Array) else column
+                    for name, column in columns.items()
+                },
                 "dead_letter": _dead_letters(self._job, self._topic, values, part, off, batch),
             }
         )
@@ -175,7 +208,9 @@ class _Writing(ScalarFunction):  # type: ignore[misc]
 
 
 class LandRows(_Writing):
-    """The insert columns of ``table``, in order -> 1 per row (the batch is inserted)."""
+    """The insert columns of ``table``, in order -> 1 per row (the batch is inserted). The SQL
+    that calls it names the arguments after the insert columns, so order is by construction
+    (see :meth:`~jupiter_common.flink.pipeline.Pipeline.land`)."""
 
     def eval(self, *columns: pd.Series) -> pd.Series:
         names = self._table.insert_columns
@@ -185,7 +220,7 @@ class LandRows(_Writing):
 
 class ParseAndLand(_Writing):
     """``(value, partition, offset)`` -> the record's dead letter, or NULL; the rows that
-    ``rows_of`` makes of the valid records are inserted into ``table``."""
+    ``rows_of`` makes of the valid messages are inserted into ``table``."""
 
     def __init__(self, settings: Settings, table: TableSpec, rows_of: RowsOf) -> None:
         super().__init__(settings, table)
@@ -199,7 +234,8 @@ class ParseAndLand(_Writing):
         batch = parse_batch(values.tolist())
         self._counters.count(batch)
         part, off = partitions.to_numpy(), offsets.to_numpy()
-        self._write(arrow_batch(self._table, self._rows_of(batch, part, off)))
+        messages = message_columns(batch, part, off, only_valid=True)
+        self._write(arrow_batch(self._table, self._rows_of(messages)))
         settings = self._settings
         letters = _dead_letters(settings.job, settings.kafka_topic, values, part, off, batch)
         return pd.Series(letters, dtype=object)
