@@ -11,6 +11,7 @@ import os
 import re
 import socket
 import ssl
+from dataclasses import dataclass
 from typing import Any
 
 import clickhouse_connect
@@ -18,6 +19,7 @@ from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import DatabaseError
 
 from jupiter_common.errors import ClickHouseTLSError
+from jupiter_common.evolution import plan
 from jupiter_common.settings import Settings
 from jupiter_common.tables import TableSpec, quote_identifier
 
@@ -135,37 +137,65 @@ def _ssl_text(text: str) -> str:
     return found.group(0).strip() if found else text
 
 
-def ensure_table(client: Client, table: TableSpec, database: str) -> None:
-    """Create ``database`` and ``table`` when missing, then check the table has the columns
-    this version writes. Idempotent; safe to run from every job start and every writer."""
-    from jupiter_common.errors import TableSchemaError
+def ensure_table(client: Client, table: TableSpec, database: str) -> TableReady:
+    """Create ``database`` and ``table`` when missing, else bring the table to its definition:
+    add the new columns that can be added, stop on a changed type or a missing column that
+    cannot (see :mod:`jupiter_common.evolution`), warn about columns the definition lacks.
 
+    Idempotent: a second run changes nothing. Every change is logged. Raises
+    :class:`~jupiter_common.errors.TableSchemaError` (a :class:`ColumnTypeChangedError` for a
+    changed type) before it changes anything."""
+    qualified = table.qualified(database)
     client.command(f"CREATE DATABASE IF NOT EXISTS {quote_identifier(database)}")
+    created = not _table_exists(client, table, database)
     client.command(table.ddl(database))
-    found = _column_types(client, table, database)
-    expected = {c.name: c.type for c in table.columns}
-    wrong = {
-        name: (kind, found.get(name))
-        for name, kind in expected.items()
-        if _normalise(found.get(name)) != _normalise(kind)
-    }
-    if wrong:
-        details = ", ".join(
-            f"{n}: expected {e}, found {f or 'nothing'}" for n, (e, f) in wrong.items()
+    evolution = plan(table, qualified, _column_types(client, table, database))
+    for column in evolution.add:
+        client.command(table.add_column_ddl(database, column.name))
+        log.info("added column %s %s to %s", column.name, column.type, qualified)
+    for name in evolution.unknown:
+        log.warning(
+            "column %s of %s is not in Jupiter's definition of the table: left alone (new rows"
+            " get its default); drop it by hand if nothing needs it",
+            name,
+            qualified,
         )
-        raise TableSchemaError(
-            f"{table.qualified(database)} does not match Jupiter's schema: {details}"
-        )
-    log.info("table %s ready", table.qualified(database))
+    if evolution.add:
+        # What ClickHouse made of the ALTERs must now match exactly.
+        plan(table, qualified, _column_types(client, table, database))
+    log.info("table %s %s", qualified, "created" if created else "ready")
+    return TableReady(
+        qualified,
+        created=created,
+        added=tuple(c.name for c in evolution.add),
+        unknown=evolution.unknown,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class TableReady:
+    """What :func:`ensure_table` did to a table."""
+
+    table: str
+    created: bool
+    added: tuple[str, ...]
+    """Columns added by ``ALTER TABLE ... ADD COLUMN``."""
+    unknown: tuple[str, ...]
+    """Columns of the table that Jupiter's definition lacks (left alone)."""
+
+
+def _table_exists(client: Client, table: TableSpec, database: str) -> bool:
+    result = client.query(
+        "SELECT count() FROM system.tables WHERE database = {db:String} AND name = {t:String}",
+        parameters={"db": database, "t": table.name},
+    )
+    return bool(result.result_rows[0][0])
 
 
 def _column_types(client: Client, table: TableSpec, database: str) -> dict[str, str]:
     result = client.query(
-        "SELECT name, type FROM system.columns WHERE database = {db:String} AND table = {t:String}",
+        "SELECT name, type FROM system.columns WHERE database = {db:String} AND table = {t:String}"
+        " ORDER BY position",
         parameters={"db": database, "t": table.name},
     )
     return {str(name): str(kind) for name, kind in result.result_rows}
-
-
-def _normalise(kind: str | None) -> str:
-    return "" if kind is None else kind.replace(" ", "").replace('"', "'")

@@ -31,7 +31,26 @@ class ClickHouseTLSError(JupiterError):
 
 
 class TableSchemaError(JupiterError):
-    """An existing ClickHouse table does not have the columns this version of Jupiter writes."""
+    """An existing ClickHouse table does not have the columns this version of Jupiter writes,
+    and adding them is not safe without a person deciding how (see the README's "Changing a
+    table")."""
+
+
+class ColumnTypeChangedError(TableSchemaError):
+    """A column of an existing table has another type in ClickHouse than in Jupiter's table
+    definition. ``changes`` holds ``(column, type in ClickHouse, type in Jupiter)`` for each."""
+
+    def __init__(self, table: str, changes: tuple[tuple[str, str, str], ...]) -> None:
+        described = "; ".join(
+            f"column {column} is {found} in ClickHouse but {expected} in Jupiter's definition"
+            for column, found, expected in changes
+        )
+        super().__init__(
+            f"{table}: {described}. Changing a column's type needs a manual migration"
+            " (README: Changing a table); the job does not start"
+        )
+        self.table = table
+        self.changes = changes
 
 
 class RowColumnsError(JupiterError):

@@ -25,7 +25,7 @@ index on the offset narrows the look-up of an offset range to the parts that hol
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Final
 
@@ -55,6 +55,20 @@ class Column:
     """An expression ClickHouse fills the column with; the writer never sends such a column."""
     materialized: bool = False
     """``MATERIALIZED`` (computed, hidden from ``SELECT *``) rather than ``DEFAULT``."""
+
+    @property
+    def addable(self) -> bool:
+        """ClickHouse has a value for this column in rows written before it existed (its
+        ``DEFAULT``/``MATERIALIZED`` expression, or ``NULL``), so a start may add it to an
+        existing table; any other new column needs a manual migration."""
+        return self.default is not None or "Nullable(" in self.type
+
+    def definition(self) -> str:
+        """The column as in ``CREATE TABLE`` and ``ADD COLUMN``: name, type, default."""
+        text = f"{quote_identifier(self.name)} {self.type}"
+        if self.default is not None:
+            text += f" {'MATERIALIZED' if self.materialized else 'DEFAULT'} {self.default}"
+        return text
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,10 +130,7 @@ class TableSpec:
 
     def ddl(self, database: str) -> str:
         """``CREATE TABLE IF NOT EXISTS`` for this table in ``database``: idempotent."""
-        lines = [f"    {quote_identifier(c.name)} {c.type}" for c in self.columns]
-        for i, c in enumerate(self.columns):
-            if c.default is not None:
-                lines[i] += f" {'MATERIALIZED' if c.materialized else 'DEFAULT'} {c.default}"
+        lines = [f"    {c.definition()}" for c in self.columns]
         lines += [f"    {index}" for index in self.indexes]
         lines += [f"    {projection}" for projection in self.projections]
         parts = [
@@ -136,6 +147,17 @@ class TableSpec:
         if self.comment:
             parts.append("COMMENT '" + self.comment.replace("'", "''") + "'")
         return "\n".join(parts)
+
+    def add_column_ddl(self, database: str, name: str) -> str:
+        """``ALTER TABLE ... ADD COLUMN IF NOT EXISTS`` for the column ``name`` of this table,
+        placed after the column before it here: idempotent. Every identifier, type and default
+        comes from this definition, never from the table found or from messages."""
+        index = [c.name for c in self.columns].index(name)
+        place = f"AFTER {quote_identifier(self.columns[index - 1].name)}" if index else "FIRST"
+        return (
+            f"ALTER TABLE {self.qualified(database)}"
+            f" ADD COLUMN IF NOT EXISTS {self.columns[index].definition()} {place}"
+        )
 
 
 def _columns_error(
@@ -274,3 +296,11 @@ SESSIONS_BASE: Final = TableSpec(
 )
 
 ALL_TABLES: Final = (SESSIONS_BASE, SESSION_EVENTS, SESSION_MOVEMENTS)
+
+TABLES_BY_JOB: Final[Mapping[str, TableSpec]] = {
+    "base": SESSIONS_BASE,
+    "events": SESSION_EVENTS,
+    "movements": SESSION_MOVEMENTS,
+}
+"""The table each job lands, for ``hatch run migrate``; every job's ``JobSpec.table`` agrees
+(tested)."""

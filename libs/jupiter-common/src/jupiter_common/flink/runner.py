@@ -101,8 +101,9 @@ def run_job(spec: JobSpec, argv: Sequence[str] | None = None) -> int:
 
 
 def prepare_table(settings: Settings, table: TableSpec) -> None:
-    """Create the job's database and table when missing, and check their columns: once per job
-    start, in the driver, before any function writes."""
+    """Create the job's database and table when missing, else add the table's new columns and
+    check the others (see :func:`ensure_table`; ``hatch run migrate`` does the same without a
+    job): once per job start, in the driver, before any function writes."""
     client = connect(settings)
     try:
         ensure_table(client, table, settings.clickhouse_database)
