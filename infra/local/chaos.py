@@ -35,6 +35,7 @@ sys.path.insert(0, str(REPO / "tests"))
 
 from chaos_profile import PROFILE_VARIABLE, PROFILES, REPORT_VARIABLE, Profile  # noqa: E402
 
+CHAOS_TESTS: Final = "tests/chaos"
 SCENARIOS: Final = {
     "kills": ["tests/chaos/test_crashes.py::test_repeated_kills_leave_no_gap_and_no_duplicate"],
     "quiet-resume": [
@@ -181,7 +182,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     report_path, junit = work / "report.jsonl", work / "junit.xml"
-    selected = [node for name in args.scenario or [] for node in SCENARIOS[name]]
+    selected = [node for name in args.scenario or [] for node in SCENARIOS[name]] or [CHAOS_TESTS]
     command = [
         *(sys.executable, "-m", "pytest", "-m", "chaos", "-p", "no:cacheprovider"),
         *(f"--junitxml={junit}", f"--basetemp={work / 'tmp'}"),
