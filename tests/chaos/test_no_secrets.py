@@ -111,6 +111,26 @@ def search(path: Path, canaries: Iterable[bytes], leaks: dict[str, set[str]], ro
         leaks.setdefault(str(path.relative_to(root)), set()).update(found)
 
 
+def files_under(root: Path, suffix: str = "") -> list[Path]:
+    """The files under ``root`` (ending in ``suffix``), skipping directories that vanish while
+    we look: a running JVM deletes its temporary directories (``flink-dist-cache-*``) at will,
+    and ``Path.rglob`` raises when one goes between listing and entering it."""
+    return [
+        Path(folder) / name
+        for folder, _, names in os.walk(root)
+        for name in names
+        if name.endswith(suffix)
+    ]
+
+
+def read(path: Path) -> bytes:
+    """``path``'s bytes, or none if it went away."""
+    try:
+        return path.read_bytes()
+    except OSError:
+        return b""
+
+
 def run_job_searching(
     env: Mapping[str, str], work: Path, canaries: tuple[bytes, ...], timeout: float = 300
 ) -> Run:
@@ -136,7 +156,7 @@ def run_job_searching(
             while process.poll() is None:
                 if time.monotonic() > deadline:
                     raise AssertionError(f"{MODULE} did not finish in {timeout:.0f} s")
-                for log in tmp_dir.rglob("*.log"):
+                for log in files_under(tmp_dir, ".log"):
                     worker_logs.add(log.name)
                     search(log, canaries, leaks, work)
                 time.sleep(0.2)
@@ -144,7 +164,7 @@ def run_job_searching(
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait(30)
-    files = [path for path in work.rglob("*") if path.is_file()]
+    files = files_under(work)
     for path in files:
         search(path, canaries, leaks, work)
     return Run(process.returncode, work, leaks, worker_logs, len(files) + len(worker_logs))
@@ -281,11 +301,7 @@ def test_secrets_in_files_reach_no_log_and_jupiter_silences_the_environment_dump
     jvm_log = run.jvm_log()
     assert b"Checkpoint" in jvm_log, "the JVM log is Flink's, and it has content"
     assert ENVIRONMENT_DUMP not in jvm_log
-    assert not [
-        path
-        for path in run.work.rglob("*")
-        if path.is_file() and secrets.probe.encode() in path.read_bytes()
-    ]
+    assert not [path for path in files_under(run.work) if secrets.probe.encode() in read(path)]
     assert "flink-python-udf-boot.log" in run.worker_logs
 
 
