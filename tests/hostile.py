@@ -25,6 +25,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
+from jupiter_common.synthetic import REQUIRED_FIELDS
+
 HUGE_BYTES: Final = 5 * 1024 * 1024
 """The size of a huge record: 5 MiB."""
 LARGE_BYTES: Final = (1024, 1024 * 1024)
@@ -33,19 +35,7 @@ LARGE_SHARE: Final = 0.02
 """The share of records (other than the huge ones) given a large field."""
 ODD_VALID_SHARE: Final = 0.1
 
-FIELDS: Final = (
-    "session_id",
-    "vehicle_id",
-    "order_id",
-    "status",
-    "timestamp",
-    "start_lat",
-    "start_lon",
-    "end_lat",
-    "end_lon",
-    "current_lat",
-    "current_lon",
-)
+FIELDS: Final = (*REQUIRED_FIELDS, "current_lat", "current_lon")
 IDS: Final = FIELDS[:3]
 COORDINATES: Final = FIELDS[5:]
 

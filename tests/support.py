@@ -209,16 +209,10 @@ def wait_until(condition: Callable[[], bool], timeout: float, what: str, poll: f
 
 
 def committed_offsets(bootstrap: str, topic: str, group: str) -> tuple[int, int]:
-    """(committed, end) offsets of ``group`` on ``topic``, summed over partitions."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
-    try:
-        partitions = list(consumer.list_topics(topic, timeout=10).topics[topic].partitions)
-        tps = [TopicPartition(topic, p) for p in partitions]
-        done = sum(max(tp.offset, 0) for tp in consumer.committed(tps, timeout=10))
-        end = sum(consumer.get_watermark_offsets(tp, timeout=10)[1] for tp in tps)
-        return done, end
-    finally:
-        consumer.close()
+    """(committed, end) offsets of ``group`` on ``topic``, summed over partitions: the local
+    tools' own (``infra/local/localrun.py``)."""
+    done, end = load_local_tool("localrun").committed_offsets(bootstrap, topic, group)
+    return int(done), int(end)
 
 
 class StreamingJob:

@@ -199,3 +199,12 @@ def _column_types(client: Client, table: TableSpec, database: str) -> dict[str, 
         parameters={"db": database, "t": table.name},
     )
     return {str(name): str(kind) for name, kind in result.result_rows}
+
+
+def explain_store_error(exc: Exception) -> str:
+    """What to tell a person about ``exc`` from opening or querying a store: chDB lets one
+    process open an embedded store, and says so as "Cannot lock file .../status"."""
+    text = str(exc)
+    if "Cannot lock file" in text:
+        return "the embedded store is open in another process (a running job?); try again after it"
+    return text

@@ -16,7 +16,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from jupiter_common.clickhouse import connect, ensure_table
+from jupiter_common.clickhouse import connect, ensure_table, explain_store_error
 from jupiter_common.errors import JupiterError
 from jupiter_common.settings import load_settings
 from jupiter_common.tables import TABLES_BY_JOB
@@ -48,7 +48,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             failed = True
             continue
         except Exception as exc:
-            print(f"migrate: {job}: {table.name}: {_explain(exc)}", file=sys.stderr)
+            print(f"migrate: {job}: {table.name}: {explain_store_error(exc)}", file=sys.stderr)
             failed = True
             continue
         if ready.created:
@@ -60,13 +60,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         unknown = f" (not in the definition, left alone: {', '.join(ready.unknown)})"
         print(f"{job}: {ready.table} {done}{unknown if ready.unknown else ''}", flush=True)
     return 1 if failed else 0
-
-
-def _explain(exc: Exception) -> str:
-    text = str(exc)
-    if "Cannot lock file" in text:
-        return "the embedded store is open in another process (a running job?); try again after it"
-    return text
 
 
 if __name__ == "__main__":

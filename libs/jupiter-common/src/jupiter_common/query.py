@@ -11,7 +11,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from jupiter_common.clickhouse import connect
+from jupiter_common.clickhouse import connect, explain_store_error
 from jupiter_common.errors import JupiterError
 from jupiter_common.settings import load_settings
 
@@ -32,26 +32,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"query: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:
-        print(f"query: cannot open the store: {_explain(exc)}", file=sys.stderr)
+        print(f"query: cannot open the store: {explain_store_error(exc)}", file=sys.stderr)
         return 1
     try:
         output = client.raw_query(
             sql, settings={"database": settings.clickhouse_database}, fmt=args.format
         )
     except Exception as exc:
-        print(f"query: {_explain(exc)}", file=sys.stderr)
+        print(f"query: {explain_store_error(exc)}", file=sys.stderr)
         return 1
     finally:
         client.close()
     sys.stdout.write(output.decode("utf-8", errors="replace"))
     return 0
-
-
-def _explain(exc: Exception) -> str:
-    text = str(exc)
-    if "Cannot lock file" in text:
-        return "the embedded store is open in another process (a running job?); try again after it"
-    return text
 
 
 if __name__ == "__main__":
