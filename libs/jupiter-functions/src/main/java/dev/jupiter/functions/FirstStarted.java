@@ -42,7 +42,11 @@ public class FirstStarted extends ProcessTableFunction<Row> {
 
     @Override
     public void open(FunctionContext context) throws Exception {
-        MetricGroup group = context.getMetricGroup().addGroup("jupiter");
+        bindMetrics(context.getMetricGroup().addGroup("jupiter"));
+    }
+
+    /** Registers the counters in {@code group}; tests pass a group that records them. */
+    void bindMetrics(MetricGroup group) {
         headers = group.counter("headers");
         withoutStarted = group.counter("sessions_without_started");
     }

@@ -55,7 +55,11 @@ public class StatusChanges extends ProcessTableFunction<Row> {
 
     @Override
     public void open(FunctionContext context) throws Exception {
-        MetricGroup group = context.getMetricGroup().addGroup("jupiter");
+        bindMetrics(context.getMetricGroup().addGroup("jupiter"));
+    }
+
+    /** Registers the counters in {@code group}; tests pass a group that records them. */
+    void bindMetrics(MetricGroup group) {
         changes = group.counter("status_changes");
         duplicates = group.counter("duplicates_ignored");
     }
