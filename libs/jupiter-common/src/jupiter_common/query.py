@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from jupiter_common.clickhouse import connect, explain_store_error
 from jupiter_common.errors import JupiterError
-from jupiter_common.settings import load_settings
+from jupiter_common.settings import load_shared_settings
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -25,8 +25,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     sql = args.sql if args.sql is not None else sys.stdin.read()
     try:
-        # The ClickHouse settings are the same for every job.
-        settings = load_settings("movements")
+        settings = load_shared_settings()
         client = connect(settings)
     except JupiterError as exc:
         print(f"query: {exc}", file=sys.stderr)

@@ -44,6 +44,9 @@ from pydantic_core import ErrorDetails
 from jupiter_common.errors import SettingsError
 
 JOB_NAMES: Final = ("base", "events", "movements")
+NO_JOB: Final = ""
+"""The ``job`` of settings loaded for no job in particular (:func:`load_shared_settings`): what a
+tool that acts on every job (``query``, ``status``, ``dead-letters``) reads."""
 SECRET_FILE_SUFFIX: Final = "_FILE"  # noqa: S105 - a name suffix, not a password
 """``<secret variable>_FILE`` names a file that holds the secret (see the module docstring)."""
 _SECRET_FILE_MAX_BYTES: Final = 64 * 1024
@@ -66,7 +69,7 @@ class Settings(BaseModel):
 
     model_config = ConfigDict(frozen=True, populate_by_name=True, extra="forbid")
 
-    job: Literal["base", "events", "movements"]
+    job: Literal["base", "events", "movements", ""]
 
     kafka_bootstrap: str = Field("kafka:9092", alias="KAFKA_BOOTSTRAP", min_length=1)
     kafka_topic: str = Field("sessions-topic", alias="KAFKA_TOPIC", pattern=_KAFKA_NAME.pattern)
@@ -236,11 +239,26 @@ class Settings(BaseModel):
 
     @property
     def consumer_group(self) -> str:
-        return self.kafka_consumer_group or f"jupiter-{self.job}"
+        return self.kafka_consumer_group or f"jupiter-{self._job()}"
 
     @property
     def job_name(self) -> str:
-        return self.flink_job_name or f"jupiter-{self.job}"
+        return self.flink_job_name or f"jupiter-{self._job()}"
+
+    def _job(self) -> str:
+        """The job's name; the per-job values (group, job name, checkpoints) need one."""
+        if self.job == NO_JOB:
+            raise SettingsError(
+                "these settings belong to no job (load_shared_settings): use for_job(name)"
+            )
+        return self.job
+
+    def for_job(self, job: str) -> Settings:
+        """These settings as job ``job`` reads them (its consumer group, job name and
+        checkpoint folder); raises :class:`SettingsError` for an unknown job."""
+        if job not in JOB_NAMES:
+            raise SettingsError(f"job: must be one of {', '.join(JOB_NAMES)}, not {job!r}")
+        return self.model_copy(update={"job": job})
 
     @property
     def checkpoint_root(self) -> str:
@@ -251,7 +269,7 @@ class Settings(BaseModel):
             return ""
         # Bounded runs keep theirs apart: a restored Kafka split keeps the end offset of the run
         # that wrote it, so bounded and streaming state must never be mixed up.
-        root = f"{base}/{self.job}/{self.job_name}"
+        root = f"{base}/{self._job()}/{self.job_name}"
         return f"{root}/bounded" if self.bounded else root
 
     @property
@@ -336,6 +354,14 @@ def load_settings(
     if problems:
         raise SettingsError(_invalid(problems)) from None
     return _resolve_paths(settings)
+
+
+def load_shared_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """The settings every job shares (Kafka, ClickHouse, checkpoint directory ...), read for no
+    job in particular: for tools that act on all jobs. :meth:`Settings.for_job` gives a job's
+    own view (consumer group, job name, checkpoint folder). Raises :class:`SettingsError` as
+    :func:`load_settings` does."""
+    return load_settings(NO_JOB, environ)
 
 
 def _invalid(problems: list[str]) -> str:
