@@ -15,7 +15,12 @@ from typing import Final
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
-from jupiter_common.schema import COORDINATE_FIELDS, UUID_FIELDS, SessionMessage
+from jupiter_common.schema import (
+    COORDINATE_FIELDS,
+    INCOMPLETE_POSITION_ERROR,
+    UUID_FIELDS,
+    SessionMessage,
+)
 
 
 class RejectReason(StrEnum):
@@ -31,6 +36,9 @@ class RejectReason(StrEnum):
     BAD_TIMESTAMP = "bad_timestamp"
     BAD_COORDINATE = "bad_coordinate"
     INCOMPLETE_POSITION = "incomplete_position"
+    INVALID = "invalid"
+    """Refused by the schema for a reason none of the others names (a rule added to the schema
+    later, say): its own reason, so it is never counted under another one."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +70,7 @@ _PRECEDENCE: Final = (
     RejectReason.BAD_STATUS,
     RejectReason.BAD_COORDINATE,
     RejectReason.INCOMPLETE_POSITION,
+    RejectReason.INVALID,
 )
 
 
@@ -99,6 +108,8 @@ def _classify(error: ErrorDetails) -> RejectReason:
         return RejectReason.NOT_AN_OBJECT
     if kind == "missing":
         return RejectReason.MISSING_FIELD
+    if kind == INCOMPLETE_POSITION_ERROR:
+        return RejectReason.INCOMPLETE_POSITION
     if field in UUID_FIELDS:
         return RejectReason.BAD_UUID
     if field == "timestamp":
@@ -107,7 +118,7 @@ def _classify(error: ErrorDetails) -> RejectReason:
         return RejectReason.BAD_STATUS
     if field in COORDINATE_FIELDS:
         return RejectReason.BAD_COORDINATE
-    return RejectReason.INCOMPLETE_POSITION
+    return RejectReason.INVALID
 
 
 def _field_of(error: ErrorDetails) -> str | None:

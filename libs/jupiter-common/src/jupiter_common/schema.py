@@ -13,6 +13,7 @@ from typing import Annotated, Any, Final
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 STATUS_PATTERN: Final = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,63}")
 """A status is a token: a letter, then letters, digits, `_`, `.` or `-`; at most 64 characters."""
@@ -31,6 +32,9 @@ ECHO_CHARS: Final = 64
 recognise it, and a 1 MB value does not make a 1 MB message (see ``dead_letter``)."""
 
 UUID_FIELDS: Final = ("session_id", "vehicle_id", "order_id")
+INCOMPLETE_POSITION_ERROR: Final = "incomplete_position"
+"""The error type of a message with only one of ``current_lat``/``current_lon``."""
+
 COORDINATE_FIELDS: Final = (
     "start_lat",
     "start_lon",
@@ -102,7 +106,9 @@ class SessionMessage(BaseModel):
     @model_validator(mode="after")
     def _position_is_complete(self) -> SessionMessage:
         if (self.current_lat is None) != (self.current_lon is None):
-            raise ValueError("current_lat and current_lon must be given together")
+            raise PydanticCustomError(
+                INCOMPLETE_POSITION_ERROR, "current_lat and current_lon must be given together"
+            )
         return self
 
     @property
