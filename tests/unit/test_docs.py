@@ -107,3 +107,114 @@ def test_the_page_check_sees_a_missing_and_an_unknown_variable() -> None:
     assert rows == {"KAFKA_TOPIC": "`sessions-topic`", "NOT_A_SETTING": "empty"}
     assert "NOT_A_SETTING" not in Settings.variable_names()
     assert "KAFKA_BOOTSTRAP" in Settings.variable_names() - set(rows)
+
+
+README: Final = ROOT / "README.md"
+CI_SCRIPT: Final = ROOT / ".ci" / "run"
+README_MAX_LINES: Final = 220
+_FENCE: Final = re.compile(r"^\s*(```|~~~)")
+_LINK: Final = re.compile(r"(?<!!)\[[^\]]*\]\(([^)\s]+)\)")
+_CODE_SPAN: Final = re.compile(r"`[^`]*`")
+
+
+def _markdown_files() -> list[Path]:
+    return [README, *sorted((ROOT / "docs").glob("*.md"))]
+
+
+def _prose(text: str) -> list[str]:
+    """The lines outside fenced code blocks, code spans blanked (a link there is not a link)."""
+    lines: list[str] = []
+    fenced = False
+    for line in text.splitlines():
+        if _FENCE.match(line):
+            fenced = not fenced
+            continue
+        if not fenced:
+            lines.append(_CODE_SPAN.sub("``", line))
+    return lines
+
+
+def _anchors(path: Path) -> set[str]:
+    """The heading anchors GitHub renders for ``path``: lower case, punctuation dropped, spaces
+    to hyphens, ``-1``, ``-2`` ... for repeated headings."""
+    anchors: set[str] = set()
+    fenced = False
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if _FENCE.match(line):
+            fenced = not fenced
+            continue
+        heading = re.match(r"^#{1,6}\s+(.*?)\s*#*\s*$", line)
+        if fenced or heading is None:
+            continue
+        slug = re.sub(r"[^\w\- ]", "", heading.group(1).lower()).replace(" ", "-")
+        unique, n = slug, 0
+        while unique in anchors:
+            n += 1
+            unique = f"{slug}-{n}"
+        anchors.add(unique)
+    return anchors
+
+
+def _broken_links(path: Path) -> list[str]:
+    broken: list[str] = []
+    for line in _prose(path.read_text(encoding="utf-8")):
+        for target in _LINK.findall(line):
+            if re.match(r"^[a-z][a-z0-9+.-]*:", target):  # https:, mailto: ...
+                continue
+            file_part, _, anchor = target.partition("#")
+            linked = (path.parent / file_part).resolve() if file_part else path
+            if not linked.exists():
+                broken.append(f"{target}: no such file")
+            elif anchor and linked.suffix == ".md" and anchor not in _anchors(linked):
+                broken.append(f"{target}: no heading with that anchor")
+    return broken
+
+
+def test_every_relative_link_in_the_readme_and_docs_resolves() -> None:
+    broken = {
+        str(path.relative_to(ROOT)): links
+        for path in _markdown_files()
+        if (links := _broken_links(path))
+    }
+
+    assert broken == {}
+
+
+def test_the_link_check_finds_a_missing_file_and_a_missing_anchor(tmp_path: Path) -> None:
+    (tmp_path / "other.md").write_text("# Other\n\n## Some `code`: here\n", encoding="utf-8")
+    page = tmp_path / "page.md"
+    page.write_text(
+        "# Page\n[a](other.md#some-code-here) [b](other.md#nowhere) [c](gone.md)"
+        " [d](#page) [e](#nope) [f](https://example.com/x)\n```\n[g](in-code.md)\n```\n",
+        encoding="utf-8",
+    )
+
+    assert _broken_links(page) == [
+        "other.md#nowhere: no heading with that anchor",
+        "gone.md: no such file",
+        "#nope: no heading with that anchor",
+    ]
+
+
+def test_the_readme_is_short_and_opens_with_the_two_commands_ci_runs() -> None:
+    """CI (.ci/run) runs the set-up, then README command 1 (the demo) and command 2 (the tests):
+    the README's first code block must be exactly those two, and stay a five-minute read."""
+    text = README.read_text(encoding="utf-8")
+    lines = text.splitlines()
+    first_block = text.split("```", 2)[1]
+    commands = [line.split("#")[0].strip() for line in first_block.splitlines() if line.strip()]
+    before_block = text.split("```", 1)[0]
+    ci = CI_SCRIPT.read_text(encoding="utf-8")
+
+    assert len(lines) <= README_MAX_LINES
+    assert "\n## " not in before_block, "the two commands come before the first section"
+    assert commands == [
+        "bash infra/local/setup.sh && python3 -m hatch run demo",
+        "bash infra/local/setup.sh && python3 -m hatch run test",
+    ]
+    for step in (
+        "bash infra/local/setup.sh",
+        "python3 -m hatch run demo",
+        "python3 -m hatch run test",
+    ):
+        assert re.search(rf"^{re.escape(step)}\s*(#.*)?$", ci, re.MULTILINE), step

@@ -32,8 +32,8 @@ class ClickHouseTLSError(JupiterError):
 
 class TableSchemaError(JupiterError):
     """An existing ClickHouse table does not have the columns this version of Jupiter writes,
-    and adding them is not safe without a person deciding how (see the README's "Changing a
-    table")."""
+    and adding them is not safe without a person deciding how (see
+    docs/changing-a-table.md)."""
 
 
 class ColumnTypeChangedError(TableSchemaError):
@@ -47,7 +47,7 @@ class ColumnTypeChangedError(TableSchemaError):
         )
         super().__init__(
             f"{table}: {described}. Changing a column's type needs a manual migration"
-            " (README: Changing a table); the job does not start"
+            " (docs/changing-a-table.md); the job does not start"
         )
         self.table = table
         self.changes = changes

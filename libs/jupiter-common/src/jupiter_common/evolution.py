@@ -54,7 +54,7 @@ def plan(table: TableSpec, qualified: str, found: Mapping[str, str]) -> Evolutio
         raise TableSchemaError(
             f"{qualified} lacks column(s) {described}, which have neither a DEFAULT nor a"
             " Nullable type, so the rows already there would get a made-up value: add them by"
-            " hand (README: Changing a table) or give them a DEFAULT in Jupiter's definition;"
+            " hand (docs/changing-a-table.md) or give them a DEFAULT in Jupiter's definition;"
             " the job does not start"
         )
     names = {column.name for column in table.columns}
