@@ -34,12 +34,12 @@ from pathlib import Path
 import clickhouse_connect
 import pyflink
 import pytest
+from chaos_profile import report
 from support import SEED, job_environment, produce, query, unique
 
 from jupiter_common.clickhouse import ensure_table
 from jupiter_common.tables import SESSION_MOVEMENTS
 from jupiter_common.writer import ClickHouseWriter, RetryPolicy
-from jupiter_local.chaos_profile import report
 
 pytestmark = pytest.mark.chaos
 

@@ -18,8 +18,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Final
 
-from jupiter_local.paths import REPO
-
+REPO: Final = Path(__file__).resolve().parents[2]
 CLOCK_TICKS: Final = os.sysconf("SC_CLK_TCK")
 PR_SET_CHILD_SUBREAPER: Final = 36
 
