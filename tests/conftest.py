@@ -8,7 +8,9 @@ import os
 from collections.abc import Callable, Iterator
 
 import pytest
-from support import free_port, load_local_tool, unique
+from support import free_port, unique
+
+from jupiter_local import broker as kafka
 
 
 @pytest.fixture(scope="session")
@@ -17,7 +19,6 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if existing:
         yield existing
         return
-    kafka = load_local_tool("broker")
     data_dir = tmp_path_factory.mktemp("kafka")
     handle = kafka.start_broker(data_dir, port=free_port(), controller_port=free_port())
     try:
@@ -29,7 +30,6 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture
 def new_topic(kafka_bootstrap: str) -> Callable[..., str]:
     """Create a uniquely named topic; returns its name."""
-    kafka = load_local_tool("broker")
 
     def create(prefix: str = "sessions", partitions: int = 2) -> str:
         name = unique(prefix)

@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from jupiter_common.synthetic import REQUIRED_FIELDS
+from jupiter_local.synthetic import REQUIRED_FIELDS
 
 HUGE_BYTES: Final = 5 * 1024 * 1024
 """The size of a huge record: 5 MiB."""

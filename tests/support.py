@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import os
 import signal
 import socket
@@ -14,7 +13,6 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import clickhouse_connect
@@ -22,6 +20,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, Topi
 
 from jupiter_common.clickhouse import ensure_table
 from jupiter_common.tables import TableSpec
+from jupiter_local import localrun
 
 if TYPE_CHECKING:
     from tls_certs import Pki
@@ -44,16 +43,6 @@ SEED: dict[str, Any] = {
 }
 
 CONNECTOR_JARS = REPO / ".cache" / "jars" / "flink"
-
-
-def load_local_tool(name: str) -> ModuleType:
-    """``infra/local/<name>.py`` as a module. infra/local is a folder of scripts, not a
-    package; they import each other by plain name (``localrun`` imports ``broker``), so the
-    folder goes on ``sys.path`` as it is when a script runs."""
-    local = str(REPO / "infra" / "local")
-    if local not in sys.path:
-        sys.path.insert(0, local)
-    return importlib.import_module(name)
 
 
 def free_port() -> int:
@@ -210,8 +199,8 @@ def wait_until(condition: Callable[[], bool], timeout: float, what: str, poll: f
 
 def committed_offsets(bootstrap: str, topic: str, group: str) -> tuple[int, int]:
     """(committed, end) offsets of ``group`` on ``topic``, summed over partitions: the local
-    tools' own (``infra/local/localrun.py``)."""
-    done, end = load_local_tool("localrun").committed_offsets(bootstrap, topic, group)
+    tools' own (``jupiter_local/localrun.py``)."""
+    done, end = localrun.committed_offsets(bootstrap, topic, group)
     return int(done), int(end)
 
 
@@ -308,7 +297,7 @@ def kill_leftover_jobs() -> None:
 
 
 class ClickHouseEndpoint:
-    """The local ClickHouse HTTP endpoint (``infra/local/chdb_http.py``: the real engine behind
+    """The local ClickHouse HTTP endpoint (``jupiter_local/chdb_http.py``: the real engine behind
     ClickHouse's HTTP interface) in a process of its own, so that a test can query a table
     while a job writes to it, crash the server (SIGKILL) and start it again on the same port
     and data.
@@ -368,7 +357,8 @@ class ClickHouseEndpoint:
             self.process = subprocess.Popen(
                 [
                     sys.executable,
-                    str(REPO / "infra" / "local" / "chdb_http.py"),
+                    "-m",
+                    "jupiter_local.chdb_http",
                     *("--path", str(self.data), "--port", str(self.port)),
                     *self._tls_arguments(),
                 ],

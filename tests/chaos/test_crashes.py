@@ -32,7 +32,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from chaos_profile import profile, report, rows_figures
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 from oracle import (
     EVENTS_SQL,
@@ -54,8 +53,9 @@ from support import (
     wait_until,
 )
 
-from jupiter_common.synthetic import GeneratorConfig, generate
 from jupiter_common.tables import SESSION_EVENTS, SESSION_MOVEMENTS, SESSIONS_BASE, TableSpec
+from jupiter_local.chaos_profile import profile, report, rows_figures
+from jupiter_local.synthetic import GeneratorConfig, generate
 
 pytestmark = pytest.mark.chaos
 

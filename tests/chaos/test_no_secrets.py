@@ -34,12 +34,13 @@ from pathlib import Path
 import clickhouse_connect
 import pyflink
 import pytest
-from chaos_profile import report
 from support import SEED, job_environment, produce, query, unique
+from table_rows import write_rows
 
 from jupiter_common.clickhouse import ensure_table
 from jupiter_common.tables import SESSION_MOVEMENTS
 from jupiter_common.writer import ClickHouseWriter, RetryPolicy
+from jupiter_local.chaos_profile import report
 
 pytestmark = pytest.mark.chaos
 
@@ -222,7 +223,8 @@ def refuse_inserts(store: Path) -> None:
     client = clickhouse_connect.get_client(dsn=f"chdb://{store}")
     try:
         ensure_table(client, SESSION_MOVEMENTS, "default")
-        ClickHouseWriter(client, SESSION_MOVEMENTS, "default", RetryPolicy(0)).write(
+        write_rows(
+            ClickHouseWriter(client, SESSION_MOVEMENTS, "default", RetryPolicy(0)),
             [
                 (
                     str(uuid.uuid4()),
@@ -235,7 +237,7 @@ def refuse_inserts(store: Path) -> None:
                     99,
                     0,
                 )
-            ]
+            ],
         )
         client.command(
             f"ALTER TABLE {SESSION_MOVEMENTS.qualified('default')} MODIFY SETTING"

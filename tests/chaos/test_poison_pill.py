@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from chaos_profile import report, rows_figures
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
@@ -48,7 +47,8 @@ from support import (
 
 from jupiter_common.dead_letter import MAX_DEAD_LETTER_BYTES, MAX_PAYLOAD_BYTES, DeadLetter
 from jupiter_common.parsing import Rejection, parse_session
-from jupiter_common.synthetic import GeneratorConfig, generate
+from jupiter_local.chaos_profile import report, rows_figures
+from jupiter_local.synthetic import GeneratorConfig, generate
 
 pytestmark = pytest.mark.chaos
 

@@ -1,6 +1,6 @@
 """The three jobs on a real Flink standalone cluster, one rescaled on its own.
 
-Starts the local session cluster (PyFlink's own start-cluster.sh, through infra/local/cluster.py)
+Starts the local session cluster (PyFlink's own start-cluster.sh, through jupiter_local/cluster.py)
 with the local ClickHouse HTTP endpoint (the real engine, shared by every writer process),
 submits all three jobs, then rescales movements-job from 1 to 3 by stop-with-savepoint and
 resubmit while more data arrives. base-job and events-job keep running untouched (same Flink
@@ -25,16 +25,17 @@ from oracle import (
     expected_headers,
     expected_movements,
 )
-from support import committed_offsets, free_port, load_local_tool, produce, wait_until
+from support import committed_offsets, free_port, produce, wait_until
 
-from jupiter_common.synthetic import GeneratorConfig, generate
+from jupiter_local import cluster as cluster_module
+from jupiter_local.synthetic import GeneratorConfig, generate
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
 def cluster_tool() -> ModuleType:
-    return load_local_tool("cluster")
+    return cluster_module
 
 
 @pytest.fixture

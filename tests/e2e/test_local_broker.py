@@ -1,5 +1,5 @@
 """The local broker the demo, the benchmark and ``broker start`` fall back to
-(infra/local/broker.py ``choose_broker``): started on free ports when the default ones are taken
+(jupiter_local/broker.py ``choose_broker``): started on free ports when the default ones are taken
 by something that is not Kafka, reused whatever its port when already running. Each test starts
 a real broker JVM of its own in a temporary data dir and stops it."""
 
@@ -10,11 +10,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support import consume_all, free_port, load_local_tool, produce, unique
+from support import consume_all, free_port, produce, unique
+
+from jupiter_local import broker
 
 pytestmark = pytest.mark.e2e
-
-broker = load_local_tool("broker")
 
 
 @pytest.fixture
@@ -84,4 +84,6 @@ def test_the_running_local_broker_is_reused_whatever_its_port(
     out = capsys.readouterr().out
     assert out.startswith(f"kafka: using the local broker at {running.bootstrap}, already running")
     assert out.count("\n") == 1
-    assert broker.broker_status(data_dir).pid == running.pid
+    status = broker.broker_status(data_dir)
+    assert status is not None
+    assert status.pid == running.pid

@@ -35,7 +35,7 @@ from support import (
     wait_until,
 )
 
-from jupiter_common.synthetic import GeneratorConfig, generate
+from jupiter_local.synthetic import GeneratorConfig, generate
 
 pytestmark = pytest.mark.e2e
 

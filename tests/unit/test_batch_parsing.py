@@ -30,7 +30,7 @@ import jupiter_common.batch_parsing as batch_parsing
 from jupiter_common.batch_parsing import MAX_BRACKETS, MAX_DIGITS, ParsedBatch, parse_batch
 from jupiter_common.parsing import ParseResult, Rejection, parse_session
 from jupiter_common.schema import COORDINATE_FIELDS, STATUS_PATTERN, SessionMessage
-from jupiter_common.synthetic import GeneratorConfig, generate
+from jupiter_local.synthetic import GeneratorConfig, generate
 
 IDS = ("session_id", "vehicle_id", "order_id")
 

@@ -1,4 +1,4 @@
-"""The pure pieces of the benchmark (infra/local/bench*.py, measure.py, localrun.py): sizing,
+"""The pure pieces of the benchmark (jupiter_local.bench*, measure, localrun): sizing,
 rates and ratios, latency percentiles, tables, the JSON record, the rows a stream must land,
 /proc parsing and the process-tree sampler. No Kafka, no timed assertion."""
 
@@ -13,15 +13,11 @@ from typing import Any
 
 import oracle
 import pytest
-from support import REPO, Produced, load_local_tool
+from support import Produced
 
-from jupiter_common.synthetic import GeneratorConfig, generate, iter_records
-
-report = load_local_tool("bench_report")
-measure = load_local_tool("measure")
-localrun = load_local_tool("localrun")
-bench_live = load_local_tool("bench_live")
-bench = load_local_tool("bench")
+from jupiter_local import bench, bench_live, localrun, measure
+from jupiter_local import bench_report as report
+from jupiter_local.synthetic import GeneratorConfig, generate, iter_records
 
 MACHINE = {"nproc": 2, "cpu_model": "Test CPU", "python": "3.11.9"}
 
@@ -334,8 +330,7 @@ def test_ppid_of_this_process_from_proc() -> None:
 
 TREE_USAGE_SCRIPT = """
 import json, subprocess, sys
-sys.path.insert(0, sys.argv[1])
-from measure import TreeUsage, _process_parents
+from jupiter_local.measure import TreeUsage, _process_parents
 before = subprocess.Popen(["sleep", "30"])
 burn = "sum(range(3 * 10**7))"
 with TreeUsage(interval=0.05) as usage:
@@ -354,7 +349,7 @@ print(json.dumps({"ignored": ignored, "cpu": usage.cpu_seconds, "peak": usage.pe
 def test_tree_usage_counts_the_whole_tree_orphans_included_and_reaps_it() -> None:
     # In a process of its own: TreeUsage makes its process a child subreaper for good.
     done = subprocess.run(
-        [sys.executable, "-c", TREE_USAGE_SCRIPT, str(REPO / "infra" / "local")],
+        [sys.executable, "-c", TREE_USAGE_SCRIPT],
         capture_output=True,
         text=True,
         check=True,

@@ -1,4 +1,4 @@
-"""Which broker the local tools use (infra/local/broker.py ``choose_broker``) when one already
+"""Which broker the local tools use (jupiter_local/broker.py ``choose_broker``) when one already
 answers, and ``broker start --port`` on a taken port. Real Kafka (the session broker); these
 start no broker of their own. Starting and reusing the local one: tests/e2e/test_local_broker.py."""
 
@@ -9,9 +9,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support import free_port, load_local_tool
+from support import free_port
 
-broker = load_local_tool("broker")
+from jupiter_local import broker, localrun
 
 
 @pytest.fixture
@@ -39,7 +39,6 @@ def test_a_kafka_answering_at_the_bootstrap_is_used_and_nothing_starts(
 def test_the_demo_and_bench_say_in_one_line_which_broker_they_use(
     kafka_bootstrap: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    localrun = load_local_tool("localrun")
     assert localrun.ensure_broker(kafka_bootstrap) == kafka_bootstrap
     assert capsys.readouterr().out == (
         f"kafka: using the broker at {kafka_bootstrap} (KAFKA_BOOTSTRAP)\n"

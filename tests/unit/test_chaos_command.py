@@ -1,5 +1,5 @@
-"""The pure pieces of ``hatch run chaos`` (infra/local/chaos.py) and of the chaos suite's
-profile and report (tests/chaos_profile.py): tables, the verdict, the report file, the JUnit
+"""The pure pieces of ``hatch run chaos`` (jupiter_local/chaos.py) and of the chaos suite's
+profile and report (jupiter_local/chaos_profile.py): tables, the verdict, the report file, the JUnit
 reading. No Kafka, no jobs."""
 
 from __future__ import annotations
@@ -8,11 +8,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-import chaos_profile
 import pytest
-from support import load_local_tool
 
-chaos = load_local_tool("chaos")
+from jupiter_local import chaos, chaos_profile
+from jupiter_local.paths import REPO
 
 
 def kills(**overrides: Any) -> dict[str, Any]:
@@ -143,7 +142,7 @@ def test_junit_outcomes_are_read(tmp_path: Path) -> None:
 
 
 def test_every_scenario_names_tests_that_exist() -> None:
-    repo = Path(chaos.REPO)
+    repo = REPO
     for name, nodes in chaos.SCENARIOS.items():
         for node in nodes:
             path, _, function = node.partition("::")

@@ -1,4 +1,4 @@
-"""infra/local/chdb_http.py: the real engine (chDB) behind ClickHouse's HTTP interface.
+"""jupiter_local/chdb_http.py: the real engine (chDB) behind ClickHouse's HTTP interface.
 
 Every test talks to the server the way the jobs do, with clickhouse-connect over HTTP, so what
 is checked is the production client path: the connect handshake, DDL, Native inserts with each
@@ -37,16 +37,12 @@ import pytest
 from backports import zstd
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import DatabaseError
-from support import load_local_tool
 from tls_certs import Pki, make_pki
 
-REPO = Path(__file__).resolve().parents[2]
-SCRIPT = REPO / "infra" / "local" / "chdb_http.py"
+from jupiter_local import chdb_http
+
 COMPRESSIONS: list[bool | str] = [False, "lz4", "zstd", "gzip"]
 lz4_frame: Any = importlib.import_module("lz4.frame")  # no type information
-
-
-chdb_http = load_local_tool("chdb_http")
 
 
 @pytest.fixture
@@ -486,7 +482,8 @@ def test_cli_prints_ready_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     process = subprocess.Popen(
         [
             sys.executable,
-            str(SCRIPT),
+            "-m",
+            "jupiter_local.chdb_http",
             "--path",
             str(data),
             "--port",

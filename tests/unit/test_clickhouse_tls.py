@@ -1,6 +1,6 @@
 """ClickHouse over TLS: the settings (CLICKHOUSE_SECURE, _CA_CERT, _CLIENT_CERT, _CLIENT_KEY,
 _VERIFY) and the client Jupiter makes from them (``jupiter_common.clickhouse.connect``), over real
-TLS on 127.0.0.1 against the local endpoint (infra/local/chdb_http.py) with a private CA."""
+TLS on 127.0.0.1 against the local endpoint (jupiter_local/chdb_http.py) with a private CA."""
 
 from __future__ import annotations
 
@@ -14,15 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import load_local_tool
 from tls_certs import Pki, make_pki
 
 from jupiter_common.clickhouse import connect, ensure_table, tls_options
 from jupiter_common.errors import ClickHouseTLSError, SettingsError
 from jupiter_common.settings import Settings, load_settings
 from jupiter_common.tables import SESSION_MOVEMENTS
-
-chdb_http = load_local_tool("chdb_http")
+from jupiter_local import chdb_http
 
 
 @pytest.fixture(scope="module")

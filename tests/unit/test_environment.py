@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 
 import pytest
-from support import load_local_tool
 
 from jupiter_common.flink.environment import (
     BEAM_ENVIRONMENT_LOGGER,
@@ -15,6 +14,7 @@ from jupiter_common.flink.environment import (
     SILENCE_ENVIRONMENT_DUMP,
     prepare_process_environment,
 )
+from jupiter_local import cluster
 
 SECRET = "pa55-W0rd-never-shown"
 
@@ -66,7 +66,6 @@ def test_the_local_log_configuration_silences_the_environment_dump_only() -> Non
 def test_the_local_cluster_silences_the_dump_and_starts_without_secrets(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    cluster = load_local_tool("cluster")
     for name in ("log4j.properties", "log4j-cli.properties", "log4j-console.properties"):
         text = cluster.log4j_properties(name)
         assert text.startswith((cluster.PYFLINK_HOME / "conf" / name).read_text().rstrip())

@@ -10,7 +10,7 @@ from hostile import HUGE_BYTES, ODD_VALID, REFUSED, hostile_records, mix
 
 from jupiter_common.batch_parsing import parse_batch
 from jupiter_common.parsing import Rejection, parse_session
-from jupiter_common.synthetic import GeneratorConfig, generate
+from jupiter_local.synthetic import GeneratorConfig, generate
 
 
 def test_the_same_seed_gives_the_same_records_and_another_seed_others() -> None:

@@ -11,11 +11,12 @@ from typing import Any
 
 import pytest
 from clickhouse_connect.driver.client import Client
+from table_rows import write_rows
 
 from jupiter_common.clickhouse import ensure_table
-from jupiter_common.landed import LandedRows
+from jupiter_common.landed import LandedRows, Row
 from jupiter_common.tables import SESSION_EVENTS, SESSION_MOVEMENTS, SESSIONS_BASE, TableSpec
-from jupiter_common.writer import ClickHouseWriter, RetryPolicy, Row, arrow_batch
+from jupiter_common.writer import ClickHouseWriter, RetryPolicy, WriteResult, arrow_batch
 
 T0_MS = 1_752_928_496_789
 FAST = RetryPolicy(max_retries=0, backoff_ms=1)
@@ -74,28 +75,28 @@ def test_a_restarted_writer_inserts_only_what_did_not_land(
     and replayed records) plus new rows, in other batch boundaries: each row lands once."""
     stream = rows_for(table, 30, partition=0) + rows_for(table, 20, partition=1)
     first = ClickHouseWriter(chdb_client, table, database, FAST)
-    first.write(stream[:12])
-    first.write(stream[12:35])
+    write_rows(first, stream[:12])
+    write_rows(first, stream[12:35])
     second = ClickHouseWriter(chdb_client, table, database, FAST)
-    second.write(stream[5:40])
-    second.write(stream[40:])
-    assert second.skipped == 30
+    results = [write_rows(second, stream[5:40]), write_rows(second, stream[40:])]
+    assert [r.skipped for r in results] == [30, 0]
+    assert sum(r.written for r in results) == len(stream) - 35
     assert plain_count(chdb_client, table, database) == len(stream)
 
 
 def test_a_partly_landed_batch_is_completed(chdb_client: Client, database: str) -> None:
     """A batch whose insert landed in part (some of its parts committed before a crash)."""
     rows = rows_for(SESSION_MOVEMENTS, 10)
-    ClickHouseWriter(chdb_client, SESSION_MOVEMENTS, database, FAST).write(rows[::2])
+    write_rows(ClickHouseWriter(chdb_client, SESSION_MOVEMENTS, database, FAST), rows[::2])
     restarted = ClickHouseWriter(chdb_client, SESSION_MOVEMENTS, database, FAST)
-    restarted.write(rows)
-    assert restarted.skipped == 5
+    assert write_rows(restarted, rows) == WriteResult(written=5, skipped=5)
     assert plain_count(chdb_client, SESSION_MOVEMENTS, database) == 10
 
 
 def test_rows_above_the_horizon_cost_no_lookup(chdb_client: Client, database: str) -> None:
-    ClickHouseWriter(chdb_client, SESSION_MOVEMENTS, database, FAST).write(
-        rows_for(SESSION_MOVEMENTS, 10)
+    write_rows(
+        ClickHouseWriter(chdb_client, SESSION_MOVEMENTS, database, FAST),
+        rows_for(SESSION_MOVEMENTS, 10),
     )
     proxy = CountingClient(chdb_client)
     landed = LandedRows(proxy, SESSION_MOVEMENTS, database)  # type: ignore[arg-type]
@@ -113,20 +114,20 @@ def test_same_coordinates_with_other_content_are_new_rows(
     chdb_client: Client, database: str
 ) -> None:
     """A topic deleted and created again starts at offset 0: its records are not replays."""
-    ClickHouseWriter(chdb_client, SESSION_EVENTS, database, FAST).write(
-        rows_for(SESSION_EVENTS, 10)
+    write_rows(
+        ClickHouseWriter(chdb_client, SESSION_EVENTS, database, FAST), rows_for(SESSION_EVENTS, 10)
     )
     recreated = rows_for(SESSION_EVENTS, 10)
     writer = ClickHouseWriter(chdb_client, SESSION_EVENTS, database, FAST)
-    writer.write(recreated)
-    assert writer.skipped == 0
+    assert write_rows(writer, recreated) == WriteResult(written=10, skipped=0)
     assert plain_count(chdb_client, SESSION_EVENTS, database) == 20
 
 
 def test_the_horizon_is_read_from_the_projection(chdb_client: Client, database: str) -> None:
     """The start-up read touches a few rows per part, not the table."""
-    ClickHouseWriter(chdb_client, SESSION_MOVEMENTS, database, FAST).write(
-        rows_for(SESSION_MOVEMENTS, 100)
+    write_rows(
+        ClickHouseWriter(chdb_client, SESSION_MOVEMENTS, database, FAST),
+        rows_for(SESSION_MOVEMENTS, 100),
     )
     plan = chdb_client.query(
         "EXPLAIN SELECT source_partition, max(source_offset)"

@@ -386,7 +386,7 @@ def test_every_value_the_contract_accepts_lands_in_clickhouse_unchanged(
     database = f"extremes_{table.name}"
     ensure_table(chdb_client, table, database)
     writer = ClickHouseWriter(chdb_client, table, database, RetryPolicy(max_retries=0))
-    writer.write_table(arrow_batch(table, _columns(table, batch, partitions, offsets)))
+    writer.write(arrow_batch(table, _columns(table, batch, partitions, offsets)))
     landed = chdb_client.query(
         f"SELECT {columns} FROM {database}.{table.name} ORDER BY source_offset DESC"
     ).result_rows

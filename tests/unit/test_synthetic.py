@@ -1,4 +1,4 @@
-"""Unit tests for jupiter_common.synthetic (pure, no Kafka)."""
+"""Unit tests for jupiter_local.synthetic (pure, no Kafka)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from jupiter_common.synthetic import (
+from jupiter_local.synthetic import (
     GPS_STATUSES,
     REQUIRED_FIELDS,
     GeneratedStream,

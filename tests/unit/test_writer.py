@@ -9,11 +9,19 @@ from typing import Any, Final, cast
 import pytest
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import DatabaseError, OperationalError
+from table_rows import write_rows
 
 from jupiter_common.clickhouse import ensure_table
 from jupiter_common.errors import ClickHouseWriteError
+from jupiter_common.landed import Row
 from jupiter_common.tables import SESSION_EVENTS, SESSION_MOVEMENTS, TableSpec
-from jupiter_common.writer import ClickHouseWriter, RetryPolicy, Row, arrow_batch, is_transient
+from jupiter_common.writer import (
+    ClickHouseWriter,
+    RetryPolicy,
+    WriteResult,
+    arrow_batch,
+    is_transient,
+)
 
 T0_MS = 1_752_928_496_789  # 2025-07-19T12:34:56.789Z
 TABLE = SESSION_MOVEMENTS
@@ -121,14 +129,14 @@ def test_write_makes_one_insert_and_lands_every_row(chdb_client: Client, databas
     proxy = RecordingClient(chdb_client)
     writer = ClickHouseWriter(as_client(proxy), TABLE, database, FAST, sleep=_no_sleep)
     rows = movement_rows(250)
-    writer.write(rows)
+    result = write_rows(writer, rows)
     assert len(proxy.inserts) == 1
     call = proxy.inserts[0]
     assert call["batch"].schema == TABLE.arrow_schema
     assert call["database"] == database
     assert call["settings"]["insert_deduplication_token"] == _token(rows)
     assert stored_rows(chdb_client, database) == rows
-    assert writer.retries == 0
+    assert result == WriteResult(written=250, skipped=0, retries=0)
 
 
 def test_a_batch_spanning_more_than_100_months_lands(chdb_client: Client, database: str) -> None:
@@ -136,12 +144,12 @@ def test_a_batch_spanning_more_than_100_months_lands(chdb_client: Client, databa
     batch would then fail after every restart."""
     month_ms = 31 * 24 * 3600 * 1000
     rows = [(*row[:3], T0_MS - i * month_ms, *row[4:]) for i, row in enumerate(movement_rows(150))]
-    ClickHouseWriter(chdb_client, TABLE, database, FAST, sleep=_no_sleep).write(rows)
+    write_rows(ClickHouseWriter(chdb_client, TABLE, database, FAST, sleep=_no_sleep), rows)
     assert count(chdb_client, database) == 150
 
 
 def test_ingested_at_is_filled_by_clickhouse(chdb_client: Client, database: str) -> None:
-    ClickHouseWriter(chdb_client, TABLE, database, FAST).write(movement_rows(2))
+    write_rows(ClickHouseWriter(chdb_client, TABLE, database, FAST), movement_rows(2))
     result = chdb_client.query(
         f"SELECT count() FROM {TABLE.qualified(database)}"
         " WHERE ingested_at > now64(3) - INTERVAL 1 HOUR"
@@ -151,7 +159,7 @@ def test_ingested_at_is_filled_by_clickhouse(chdb_client: Client, database: str)
 
 def test_empty_batch_makes_no_insert(chdb_client: Client, database: str) -> None:
     proxy = RecordingClient(chdb_client)
-    ClickHouseWriter(as_client(proxy), TABLE, database, FAST, sleep=_no_sleep).write([])
+    write_rows(ClickHouseWriter(as_client(proxy), TABLE, database, FAST, sleep=_no_sleep), [])
     assert proxy.inserts == []
     assert count(chdb_client, database) == 0
 
@@ -166,11 +174,11 @@ def test_operational_error_is_retried_with_exponential_backoff(
     slept: list[float] = []
     writer = ClickHouseWriter(as_client(proxy), TABLE, database, FAST, sleep=slept.append)
     rows = movement_rows(20)
-    writer.write(rows)
+    result = write_rows(writer, rows)
     assert slept == delays
     assert slept == [FAST.delay_s(retry) for retry in range(failures)]
     assert len(proxy.inserts) == failures + 1
-    assert writer.retries == failures
+    assert result == WriteResult(written=20, skipped=0, retries=failures)
     assert stored_rows(chdb_client, database) == rows
 
 
@@ -185,7 +193,7 @@ def test_transient_database_error_is_retried(chdb_client: Client, database: str)
     """A real TOO_MANY_PARTS (code 252) from the engine: the table may hold one part per
     partition and already has one. The injected sleep lifts the limit, as merges would."""
     first = movement_rows(1, first_offset=1000)
-    ClickHouseWriter(chdb_client, TABLE, database, FAST).write(first)
+    write_rows(ClickHouseWriter(chdb_client, TABLE, database, FAST), first)
     _limit_parts(chdb_client, database, 1)
     slept: list[float] = []
 
@@ -195,7 +203,7 @@ def test_transient_database_error_is_retried(chdb_client: Client, database: str)
 
     proxy = RecordingClient(chdb_client)
     rows = movement_rows(30)
-    ClickHouseWriter(as_client(proxy), TABLE, database, FAST, sleep=sleep).write(rows)
+    write_rows(ClickHouseWriter(as_client(proxy), TABLE, database, FAST, sleep=sleep), rows)
 
     assert len(proxy.errors) == 1
     error = proxy.errors[0]
@@ -213,11 +221,11 @@ def test_non_transient_database_error_is_not_retried(chdb_client: Client, databa
     ensure_table(chdb_client, SESSION_EVENTS, database)
     writer = ClickHouseWriter(as_client(proxy), SESSION_EVENTS, database, FAST, sleep=slept.append)
     rows = [(*row[:5], "started", *row[5:]) for row in movement_rows(8)]
-    writer.write(rows[:1])
+    write_rows(writer, rows[:1])
     chdb_client.command(f"DROP TABLE {SESSION_EVENTS.qualified(database)}")
     proxy.inserts.clear()
     with pytest.raises(ClickHouseWriteError) as info:
-        writer.write(rows[1:])
+        write_rows(writer, rows[1:])
     error = info.value
     assert (error.table, error.rows, error.attempts) == ("session_events", 7, 1)
     assert isinstance(error.__cause__, DatabaseError)
@@ -227,21 +235,20 @@ def test_non_transient_database_error_is_not_retried(chdb_client: Client, databa
     assert "after 1 attempt(s)" in str(error)
     assert slept == []
     assert len(proxy.inserts) == 1
-    assert writer.retries == 0
 
 
 @pytest.mark.parametrize("max_retries", [0, 1, 3])
 def test_retries_exhausted_raise(chdb_client: Client, database: str, max_retries: int) -> None:
     """A real TOO_MANY_PARTS (code 252) that never clears."""
     first = movement_rows(1, first_offset=1000)
-    ClickHouseWriter(chdb_client, TABLE, database, FAST).write(first)
+    write_rows(ClickHouseWriter(chdb_client, TABLE, database, FAST), first)
     _limit_parts(chdb_client, database, 1)
     policy = RetryPolicy(max_retries=max_retries, backoff_ms=50, max_backoff_ms=10_000)
     proxy = RecordingClient(chdb_client)
     slept: list[float] = []
     writer = ClickHouseWriter(as_client(proxy), TABLE, database, policy, sleep=slept.append)
     with pytest.raises(ClickHouseWriteError) as info:
-        writer.write(movement_rows(4))
+        write_rows(writer, movement_rows(4))
     error = info.value
     assert error.attempts == max_retries + 1
     assert (error.table, error.rows) == ("session_movements", 4)
@@ -260,7 +267,7 @@ def test_operational_error_past_the_limit_raises(chdb_client: Client, database: 
     policy = RetryPolicy(max_retries=2, backoff_ms=10)
     writer = ClickHouseWriter(as_client(proxy), TABLE, database, policy, sleep=slept.append)
     with pytest.raises(ClickHouseWriteError) as info:
-        writer.write(movement_rows(3))
+        write_rows(writer, movement_rows(3))
     assert info.value.attempts == 3
     assert isinstance(info.value.__cause__, OperationalError)
     assert slept == [0.01, 0.02]
@@ -276,7 +283,7 @@ def test_retry_of_an_insert_that_landed_does_not_duplicate(
     slept: list[float] = []
     writer = ClickHouseWriter(as_client(proxy), TABLE, database, FAST, sleep=slept.append)
     rows = movement_rows(40)
-    writer.write(rows)
+    write_rows(writer, rows)
     assert len(proxy.inserts) == 2
     assert proxy.inserts[0]["settings"] == proxy.inserts[1]["settings"]
     assert slept == [0.1]
@@ -292,8 +299,8 @@ def test_same_coordinates_with_other_content_are_not_dropped(
     rows = movement_rows(10)
     recreated = [(*row[:5], row[5] + 1.0, *row[6:]) for row in rows]  # type: ignore[operator]
     assert _token(recreated) != _token(rows)
-    writer.write(rows)
-    ClickHouseWriter(chdb_client, TABLE, database, FAST).write(recreated)
+    write_rows(writer, rows)
+    write_rows(ClickHouseWriter(chdb_client, TABLE, database, FAST), recreated)
     assert sorted(stored_rows(chdb_client, database, final=False)) == sorted(rows + recreated)
 
 
@@ -301,8 +308,8 @@ def test_a_different_batch_is_not_dropped(chdb_client: Client, database: str) ->
     writer = ClickHouseWriter(chdb_client, TABLE, database, FAST)
     first = movement_rows(5, partition=0)
     second = movement_rows(5, partition=1)
-    writer.write(first)
-    writer.write(second)
+    write_rows(writer, first)
+    write_rows(writer, second)
     assert stored_rows(chdb_client, database) == first + second
 
 

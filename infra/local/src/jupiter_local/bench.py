@@ -33,11 +33,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
-import bench_live
-import bench_report as report
-from kafka_engine import run_engine
-from localrun import (
-    REPO,
+from jupiter_common.tables import SESSION_EVENTS, SESSION_MOVEMENTS, SESSIONS_BASE
+from jupiter_local import bench_live
+from jupiter_local import bench_report as report
+from jupiter_local.kafka_engine import run_engine
+from jupiter_local.localrun import (
     count_records,
     delete_topics,
     ensure_broker,
@@ -47,11 +47,10 @@ from localrun import (
     query,
     run_bounded,
 )
-from measure import LandingWatch, TreeUsage, git_commit, machine_info
-
-from jupiter_common.producer import produce
-from jupiter_common.synthetic import GeneratorConfig, generate
-from jupiter_common.tables import SESSION_EVENTS, SESSION_MOVEMENTS, SESSIONS_BASE
+from jupiter_local.measure import LandingWatch, TreeUsage, git_commit, machine_info
+from jupiter_local.paths import REPO
+from jupiter_local.producer import produce
+from jupiter_local.synthetic import GeneratorConfig, generate
 
 PARTITIONS: Final = 4
 # 1M: at 200k the engine lands in 2-3 blocks within ~3 s and a job's processing time (7-14 s)

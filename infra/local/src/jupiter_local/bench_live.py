@@ -27,8 +27,9 @@ from pathlib import Path
 from typing import Any, Final
 from urllib.parse import urlparse
 
-import bench_report as report
-from localrun import (
+from jupiter_common.tables import SESSION_EVENTS, SESSION_MOVEMENTS, SESSIONS_BASE
+from jupiter_local import bench_report as report
+from jupiter_local.localrun import (
     StreamingRun,
     delete_topics,
     disk_usage,
@@ -40,17 +41,15 @@ from localrun import (
     query,
     wait_checkpointed,
 )
-from measure import TreeUsage
-
-from jupiter_common.producer import produce
-from jupiter_common.synthetic import (
+from jupiter_local.measure import TreeUsage
+from jupiter_local.producer import produce
+from jupiter_local.synthetic import (
     GeneratorConfig,
     SyntheticRecord,
     generate,
     iter_records,
     stamp_when_pulled,
 )
-from jupiter_common.tables import SESSION_EVENTS, SESSION_MOVEMENTS, SESSIONS_BASE
 
 PARTITIONS: Final = 4
 WARMUP_MESSAGES: Final = 200

@@ -1,4 +1,4 @@
-"""The pure pieces of the benchmark (infra/local/bench.py): stream sizing, rates, ratios,
+"""The pure pieces of the benchmark (jupiter_local/bench.py): stream sizing, rates, ratios,
 latency percentiles, the printed tables and the JSON records. No Kafka, no processes."""
 
 from __future__ import annotations

@@ -9,13 +9,13 @@ controller, bound to 127.0.0.1, with all state under a single data dir.
 
 CLI::
 
-    python infra/local/broker.py start [--port 9092] [--controller-port 9093]
+    python -m jupiter_local.broker start [--port 9092] [--controller-port 9093]
                                       [--data-dir .jupiter/kafka] [--partitions 4]
                                       [--timeout 60]
-    python infra/local/broker.py stop [--data-dir ...] [--timeout 30]
-    python infra/local/broker.py status [--data-dir ...]      # exit 0 running, 3 not
-    python infra/local/broker.py create-topics --bootstrap 127.0.0.1:9092 NAME[:PARTITIONS] ...
-    python infra/local/broker.py reset [--data-dir ...]       # stop + delete data dir
+    python -m jupiter_local.broker stop [--data-dir ...] [--timeout 30]
+    python -m jupiter_local.broker status [--data-dir ...]      # exit 0 running, 3 not
+    python -m jupiter_local.broker create-topics --bootstrap 127.0.0.1:9092 NAME[:PARTITIONS] ...
+    python -m jupiter_local.broker reset [--data-dir ...]       # stop + delete data dir
 
 ``start`` without ports reuses the running broker whatever its port, else takes 9092/9093, or
 free ports when something else holds those, and says where it runs (:func:`choose_broker`, which
@@ -47,9 +47,10 @@ from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-KAFKA_JARS_DIR = REPO_ROOT / ".cache" / "jars" / "kafka"
-DEFAULT_DATA_DIR = REPO_ROOT / ".jupiter" / "kafka"
+from jupiter_local.paths import REPO
+
+KAFKA_JARS_DIR = REPO / ".cache" / "jars" / "kafka"
+DEFAULT_DATA_DIR = REPO / ".jupiter" / "kafka"
 HOST = "127.0.0.1"
 
 PID_FILE = "broker.pid"
@@ -210,13 +211,13 @@ def _server_properties(cfg: BrokerConfig) -> str:
         "share.coordinator.state.topic.min.isr": "1",
         "group.initial.rebalance.delay.ms": "0",
     }
-    header = "# Written by infra/local/broker.py; regenerated on every start.\n"
+    header = "# Written by jupiter_local/broker.py; regenerated on every start.\n"
     return header + "".join(f"{key}={value}\n" for key, value in props.items())
 
 
 def _log4j_properties(data_dir: Path) -> str:
     lines = [
-        "# Written by infra/local/broker.py; regenerated on every start.",
+        "# Written by jupiter_local/broker.py; regenerated on every start.",
         "status = warn",
         "name = jupiter-local-kafka",
         "appender.file.type = RollingFile",

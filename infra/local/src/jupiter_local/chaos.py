@@ -2,7 +2,7 @@
 
 The scenarios are the tests under ``tests/chaos`` (real broker, PyFlink, ClickHouse): repeated
 kills of each job, a quiet resume, a ClickHouse outage, fuzzed input, poison pills, secrets in
-logs. ``CHAOS_PROFILE`` tells them how hard to push (``tests/chaos_profile.py``: ``short``, as
+logs. ``CHAOS_PROFILE`` tells them how hard to push (``jupiter_local/chaos_profile.py``: ``short``, as
 CI runs them, or ``full`` with ``--full``); each appends its figures to ``CHAOS_REPORT``. This
 prints one Markdown table per scenario (a column per job or case), one of the tests, then a
 line ``CHAOS_JSON {...}`` (also written to ``--json``), and exits 1 on any lost or duplicate
@@ -27,13 +27,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
-from bench_report import format_table
-from measure import git_commit, machine_info
-
-REPO: Final = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "tests"))
-
-from chaos_profile import PROFILE_VARIABLE, PROFILES, REPORT_VARIABLE, Profile  # noqa: E402
+from jupiter_local.bench_report import format_table
+from jupiter_local.chaos_profile import PROFILE_VARIABLE, PROFILES, REPORT_VARIABLE, Profile
+from jupiter_local.measure import git_commit, machine_info
+from jupiter_local.paths import REPO
 
 CHAOS_TESTS: Final = "tests/chaos"
 SCENARIOS: Final = {

@@ -48,7 +48,7 @@ present a certificate signed by that CA (mutual TLS, ClickHouse's ``verification
 The handshake runs in the connection's own thread; a failed one is logged and the connection
 dropped.
 
-Run: ``python infra/local/chdb_http.py --path .jupiter/clickhouse-http --port 8123``; it prints
+Run: ``python -m jupiter_local.chdb_http --path .jupiter/clickhouse-http --port 8123``; it prints
 one ``ready ...`` line when it is listening, and SIGTERM/SIGINT stop it cleanly.
 """
 

@@ -18,8 +18,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from localrun import (
-    REPO,
+from jupiter_local.localrun import (
     count_records,
     ensure_broker,
     ensure_topics,
@@ -29,9 +28,9 @@ from localrun import (
     query,
     run_bounded,
 )
-
-from jupiter_common.producer import produce
-from jupiter_common.synthetic import GeneratorConfig, generate
+from jupiter_local.paths import REPO
+from jupiter_local.producer import produce
+from jupiter_local.synthetic import GeneratorConfig, generate
 
 TABLES = {"base": "sessions_base", "events": "session_events", "movements": "session_movements"}
 SAMPLE_COLUMNS = {

@@ -29,10 +29,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from measure import TreeUsage, own_cpu_seconds
-
 from jupiter_common.settings import Settings
 from jupiter_common.tables import SESSION_MOVEMENTS
+from jupiter_local.measure import TreeUsage, own_cpu_seconds
 
 MAX_BLOCK: Final = 65_536
 FLUSH_MS: Final[int] = Settings.model_fields["sink_flush_interval_ms"].default
@@ -138,7 +137,15 @@ def run_engine(
     """Run the engine on ``topic`` into a fresh store under ``work``, measured like a job."""
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    command = [sys.executable, __file__, "--bootstrap", bootstrap, "--topic", topic]
+    command = [
+        sys.executable,
+        "-m",
+        "jupiter_local.kafka_engine",
+        "--bootstrap",
+        bootstrap,
+        "--topic",
+        topic,
+    ]
     command += ["--group", group, "--store", str(work / "clickhouse"), "--expect", str(expect)]
     command += ["--timeout", str(timeout)]
     with TreeUsage() as usage:

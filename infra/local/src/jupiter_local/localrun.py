@@ -16,13 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import clickhouse_connect
-from broker import choose_broker, create_topics
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from jupiter_common.synthetic import SyntheticRecord
+from jupiter_local.broker import choose_broker, create_topics
+from jupiter_local.paths import REPO
+from jupiter_local.synthetic import SyntheticRecord
 
-REPO = Path(__file__).resolve().parents[2]
 CONNECTOR_JARS = REPO / ".cache" / "jars" / "flink"
 JOB_MODULES = {
     "base": "jupiter_base",

@@ -18,7 +18,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Final
 
-REPO: Final = Path(__file__).resolve().parents[2]
+from jupiter_local.paths import REPO
+
 CLOCK_TICKS: Final = os.sysconf("SC_CLK_TCK")
 PR_SET_CHILD_SUBREAPER: Final = 36
 

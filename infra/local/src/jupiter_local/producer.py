@@ -1,4 +1,4 @@
-"""Publish synthetic session telemetry (see :mod:`jupiter_common.synthetic`) to Kafka.
+"""Publish synthetic session telemetry (see :mod:`jupiter_local.synthetic`) to Kafka.
 
 Contract
 --------
@@ -8,9 +8,9 @@ Contract
   silently dropped.
 * With ``rate`` set, records are paced against an absolute schedule (record ``i`` is sent no
   earlier than ``t0 + i / rate``), so pacing does not drift with per-record overhead.
-* CLI: ``python -m jupiter_common.producer --sessions 100 --pings 20 --seed 7 ...`` generates a
+* CLI: ``python -m jupiter_local.producer --sessions 100 --pings 20 --seed 7 ...`` generates a
   stream, produces it, prints a one-line summary and optionally writes the
-  :class:`~jupiter_common.synthetic.Expectations` as JSON (``--expect-json``).
+  :class:`~jupiter_local.synthetic.Expectations` as JSON (``--expect-json``).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from typing import Any, Final
 
 from confluent_kafka import KafkaError, Message, Producer
 
-from jupiter_common.synthetic import GeneratedStream, GeneratorConfig, SyntheticRecord, generate
+from jupiter_local.synthetic import GeneratedStream, GeneratorConfig, SyntheticRecord, generate
 
 __all__ = ["DEFAULT_BOOTSTRAP", "DEFAULT_TOPIC", "ProducerError", "main", "produce"]
 
@@ -54,7 +54,7 @@ def produce(
 
     Args:
         stream_or_records: A :class:`GeneratedStream` or any iterable of records (e.g.
-            :func:`~jupiter_common.synthetic.iter_records`), sent in iteration order.
+            :func:`~jupiter_local.synthetic.iter_records`), sent in iteration order.
         bootstrap: Kafka ``bootstrap.servers``.
         topic: Destination topic (must exist or be auto-creatable).
         rate: Maximum records per second; ``None`` means as fast as possible.
@@ -142,7 +142,7 @@ def _ratio(text: str) -> float:
 
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m jupiter_common.producer",
+        prog="python -m jupiter_local.producer",
         description="Produce deterministic synthetic vehicle-session telemetry to Kafka.",
     )
     parser.add_argument(

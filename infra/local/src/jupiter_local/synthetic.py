@@ -1,7 +1,7 @@
 """Deterministic synthetic vehicle-session telemetry.
 
 This module is pure: it builds Kafka-ready ``(key, value)`` byte records but never talks to
-Kafka (see :mod:`jupiter_common.producer` for that).
+Kafka (see :mod:`jupiter_local.producer` for that).
 
 Contract
 --------

@@ -1,6 +1,12 @@
-"""Columnar, batched inserts into one ClickHouse table, with bounded retries.
+"""Where a job's rows go: the :class:`TableWriter` protocol, and its ClickHouse implementation,
+columnar batched inserts into one table with bounded retries.
 
-The writer is the only place Jupiter inserts rows. It takes a whole batch (never one row) as
+A job's writing function (:mod:`jupiter_common.flink.udfs`) holds a :class:`TableWriter` and
+hands it each batch Flink gives it; when batches are cut (the flush policy) is Flink's bundle
+policy (:func:`~jupiter_common.flink.environment.bundle_time_ms`), not the writer's. Another
+store, or a fake in a test, is another :class:`TableWriter` and an :data:`OpenWriter`.
+
+:class:`ClickHouseWriter` is the only place Jupiter inserts rows. It takes a whole batch (never one row) as
 columns, makes it one Arrow table in the table's insert schema and sends one ``INSERT ...
 FORMAT Arrow``. Transient failures (network, timeouts, too many parts, memory pressure ...) are
 retried with exponential backoff up to a limit; anything else, or a transient failure past the
@@ -19,9 +25,9 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Final, TypeVar
+from typing import Any, Final, Protocol, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -29,13 +35,24 @@ import pyarrow as pa
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import DatabaseError, OperationalError
 
+from jupiter_common.clickhouse import connect
 from jupiter_common.errors import ClickHouseWriteError
-from jupiter_common.landed import LandedRows, Row
+from jupiter_common.landed import LandedRows
+from jupiter_common.settings import Settings
 from jupiter_common.tables import TableSpec
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ClickHouseWriter", "RetryPolicy", "Row", "arrow_batch", "is_transient"]
+__all__ = [
+    "ClickHouseWriter",
+    "OpenWriter",
+    "RetryPolicy",
+    "TableWriter",
+    "WriteResult",
+    "arrow_batch",
+    "is_transient",
+    "open_clickhouse_writer",
+]
 
 _T = TypeVar("_T")
 
@@ -58,6 +75,44 @@ TRANSIENT_ERROR_CODES: Final = frozenset(
         999,  # KEEPER_EXCEPTION
     }
 )
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    """What one :meth:`TableWriter.write` did: rows inserted, rows left out because the table
+    already held them, and retries it took."""
+
+    written: int
+    skipped: int = 0
+    retries: int = 0
+
+
+class TableWriter(Protocol):
+    """Writes batches of one table's rows, synchronously: when :meth:`write` returns, the rows
+    are stored (a Flink checkpoint relies on it). Raises a :class:`JupiterError` subclass when
+    they cannot be, so the task fails and restarts from its last checkpoint."""
+
+    def write(self, batch: pa.Table) -> WriteResult:
+        """Store ``batch`` (columns by name in the table's insert schema, see
+        :func:`arrow_batch`)."""
+        ...
+
+    def close(self) -> None:
+        """Release connections; called once when the task ends."""
+        ...
+
+
+OpenWriter = Callable[[Settings, TableSpec], TableWriter]
+"""Opens a job task's writer for a table; called in the task (after pickling), so it must be a
+module-level function."""
+
+
+def open_clickhouse_writer(settings: Settings, table: TableSpec) -> ClickHouseWriter:
+    """The writer every job uses: a :class:`ClickHouseWriter` on its own client."""
+    retry = RetryPolicy(settings.sink_max_retries, settings.sink_retry_backoff_ms)
+    return ClickHouseWriter(
+        connect(settings), table, settings.clickhouse_database, retry, owns_client=True
+    )
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -112,11 +167,12 @@ def _arrow_column(values: Any, kind: pa.DataType) -> pa.Array:
 
 
 class ClickHouseWriter:
-    """Writes batches of rows to one table: Arrow tables in ``table.arrow_schema``, or row
-    tuples in ``table.insert_columns`` order.
+    """The :class:`TableWriter` of a ClickHouse table: each batch one ``INSERT ... FORMAT
+    Arrow``.
 
     Create it when the job's writing task starts: it reads which rows the table already holds
-    (see :class:`LandedRows`) before it inserts anything.
+    (see :class:`LandedRows`) before it inserts anything. ``owns_client``: :meth:`close` closes
+    the client too.
     """
 
     def __init__(
@@ -127,38 +183,36 @@ class ClickHouseWriter:
         retry: RetryPolicy,
         *,
         sleep: Callable[[float], None] = time.sleep,
+        owns_client: bool = False,
     ) -> None:
         self._client = client
         self._table = table
         self._database = database
         self._retry = retry
         self._sleep = sleep
+        self._owns_client = owns_client
         self._landed = LandedRows(client, table, database)
-        self.retries = 0
-        """Retries made so far, over the writer's life (for metrics)."""
-        self.skipped = 0
-        """Rows left out because the table already held them, over the writer's life."""
+        self._retries = 0
 
-    def write(self, rows: Sequence[Row]) -> None:
-        """Insert the rows (tuples in ``insert_columns`` order) not yet in the table."""
-        names = self._table.insert_columns
-        columns = zip(*rows, strict=True) if rows else ([] for _ in names)
-        self.write_table(arrow_batch(self._table, dict(zip(names, columns, strict=True))))
+    @property
+    def table(self) -> TableSpec:
+        return self._table
 
-    def write_table(self, batch: pa.Table) -> None:
+    def write(self, batch: pa.Table) -> WriteResult:
         """Insert the rows of ``batch`` (see :func:`arrow_batch`) not yet in the table as one
         insert. Raises :class:`ClickHouseWriteError`."""
         if batch.num_rows == 0:
-            return
+            return WriteResult(0)
+        self._retries = 0
         target = self._table.qualified(self._database)
         fresh = self._retrying(
             f"checking which of {batch.num_rows} rows are already in {target}",
             batch.num_rows,
             lambda: self._landed.new_rows(batch),
         )
-        self.skipped += batch.num_rows - fresh.num_rows
+        skipped = batch.num_rows - fresh.num_rows
         if fresh.num_rows == 0:
-            return
+            return WriteResult(0, skipped, self._retries)
         fresh = _in_offset_order(fresh)
         settings = {
             "insert_deduplication_token": self.dedup_token(fresh),
@@ -172,6 +226,11 @@ class ClickHouseWriter:
                 self._table.name, fresh, database=self._database, settings=settings
             ),
         )
+        return WriteResult(fresh.num_rows, skipped, self._retries)
+
+    def close(self) -> None:
+        if self._owns_client:
+            self._client.close()
 
     def _retrying(self, what: str, rows: int, call: Callable[[], _T]) -> _T:
         """``call()``, retried on transient errors as the policy says."""
@@ -198,7 +257,7 @@ class ClickHouseWriter:
                     self._retry.max_retries,
                     delay,
                 )
-                self.retries += 1
+                self._retries += 1
                 self._sleep(delay)
 
     def dedup_token(self, batch: pa.Table) -> str:

@@ -3,8 +3,9 @@ Python in Arrow batches (``python.fn-execution.arrow.batch.size`` rows), never o
 
 - :class:`ParseSessions` parses a batch of raw Kafka values (:func:`parse_batch`) and returns a
   row per record: the message's fields, or the record's dead letter.
-- :class:`LandRows` inserts a batch of table rows with :class:`ClickHouseWriter` (one Arrow
-  insert per call) and returns how many rows each input row made (0 or 1).
+- :class:`LandRows` hands a batch of table rows to the job's writer (a
+  :class:`~jupiter_common.writer.TableWriter`, ClickHouse's unless a test gives another: one
+  Arrow insert per call) and returns how many rows each input row made (0 or 1).
 - :class:`ParseAndLand` does both in one call for a job without state between the two
   (movements-job): the rows never leave Python.
 
@@ -13,7 +14,8 @@ view :meth:`~jupiter_common.flink.pipeline.Pipeline.valid_messages`) and in Pyth
 :data:`RowsOf` function gets). Rows reach a writer by column name, checked against the table's
 insert columns (:meth:`~jupiter_common.tables.TableSpec.check_columns`).
 
-Both writers insert synchronously inside the call. Flink finishes every Python bundle before a
+Both writing functions write synchronously inside the call; the batches are Flink's bundles, so
+Flink's bundle policy is the flush policy. Flink finishes every Python bundle before a
 checkpoint barrier passes, so every row of a record before a checkpoint is in ClickHouse when
 the checkpoint completes; after a restart the records after it are read again, and the writer
 leaves out the rows already there (:mod:`jupiter_common.landed`). A writing function is not
@@ -34,12 +36,13 @@ from pyflink.table.udf import FunctionContext, ScalarFunction, udf
 from pyflink.table.udf import UserDefinedScalarFunctionWrapper as ScalarUdf
 
 from jupiter_common.batch_parsing import ParsedBatch, parse_batch
-from jupiter_common.clickhouse import connect
 from jupiter_common.dead_letter import SourceRecord, dead_letter
+from jupiter_common.errors import ClickHouseWriteError
+from jupiter_common.flink.metrics import LatencyHistogram, event_time_column
 from jupiter_common.parsing import RejectReason
 from jupiter_common.settings import Settings
 from jupiter_common.tables import TableSpec
-from jupiter_common.writer import ClickHouseWriter, RetryPolicy, arrow_batch
+from jupiter_common.writer import OpenWriter, arrow_batch, open_clickhouse_writer
 
 MESSAGE_FIELDS: Final = (
     ("session_id", DataTypes.STRING()),
@@ -118,14 +121,18 @@ def _dead_letters(
 
 
 class _ParseCounters:
-    """The parsing counters of a function, in its metric group's sub-group ``jupiter``."""
+    """The parsing counters of a function, in its metric group's sub-group ``jupiter``; the
+    refusals also by reason, labelled ``reason`` (``jupiter_reason_records_rejected``)."""
 
     def __init__(self, function_context: FunctionContext) -> None:
         group = function_context.get_metric_group().add_group("jupiter")
         self._records = group.counter("records_in")
         self._accepted = group.counter("records_accepted")
         self._rejected = group.counter("records_rejected")
-        self._reasons = {r.value: group.counter(f"rejected_{r.value}") for r in RejectReason}
+        self._reasons = {
+            r.value: group.add_group("reason", r.value).counter("records_rejected")
+            for r in RejectReason
+        }
 
     def count(self, batch: ParsedBatch) -> None:
         refused = len(batch.rejections)
@@ -165,43 +172,45 @@ class ParseSessions(ScalarFunction):  # type: ignore[misc]
 
 
 class _Writing(ScalarFunction):  # type: ignore[misc]
-    """A function that inserts into ``table``: one writer per function instance, opened with
-    the task (the table exists: the driver created it before submitting the job)."""
+    """A function that writes into ``table``: one writer per function instance, opened with
+    the task by ``open_writer`` (the table exists: the driver created it before submitting the
+    job)."""
 
-    def __init__(self, settings: Settings, table: TableSpec) -> None:
+    def __init__(
+        self, settings: Settings, table: TableSpec, open_writer: OpenWriter = open_clickhouse_writer
+    ) -> None:
         self._settings = settings
         self._table = table
+        self._open_writer = open_writer
 
     def open(self, function_context: FunctionContext) -> None:
-        settings = self._settings
-        self._client = connect(settings)
-        retry = RetryPolicy(settings.sink_max_retries, settings.sink_retry_backoff_ms)
-        self._writer = ClickHouseWriter(
-            self._client, self._table, settings.clickhouse_database, retry
-        )
+        self._writer = self._open_writer(self._settings, self._table)
         group = function_context.get_metric_group().add_group("jupiter")
         self._rows_written = group.counter("rows_written")
         self._batches_written = group.counter("batches_written")
         self._insert_retries = group.counter("insert_retries")
         self._rows_already_landed = group.counter("rows_already_landed")
+        self._latency = LatencyHistogram(group, self._table.name)
+        self._event_time = event_time_column(self._table)
 
     def _write(self, batch: pa.Table) -> None:
-        """Insert ``batch`` (the rows not yet in the table) and count what happened."""
-        retries, skipped = self._writer.retries, self._writer.skipped
+        """Write ``batch`` and count what happened (retries of a failed write too)."""
         try:
-            self._writer.write_table(batch)
-        finally:
-            self._insert_retries.inc(self._writer.retries - retries)
-        landed = self._writer.skipped - skipped
-        self._rows_already_landed.inc(landed)
-        if batch.num_rows > landed:
-            self._rows_written.inc(batch.num_rows - landed)
+            result = self._writer.write(batch)
+        except ClickHouseWriteError as exc:
+            self._insert_retries.inc(exc.attempts - 1)
+            raise
+        self._insert_retries.inc(result.retries)
+        self._latency.observe_column(batch, self._event_time)
+        self._rows_already_landed.inc(result.skipped)
+        if result.written:
+            self._rows_written.inc(result.written)
             self._batches_written.inc()
 
     def close(self) -> None:
-        client = getattr(self, "_client", None)
-        if client is not None:
-            client.close()
+        writer = getattr(self, "_writer", None)
+        if writer is not None:
+            writer.close()
 
     def is_deterministic(self) -> bool:
         return False
@@ -222,8 +231,14 @@ class ParseAndLand(_Writing):
     """``(value, partition, offset)`` -> the record's dead letter, or NULL; the rows that
     ``rows_of`` makes of the valid messages are inserted into ``table``."""
 
-    def __init__(self, settings: Settings, table: TableSpec, rows_of: RowsOf) -> None:
-        super().__init__(settings, table)
+    def __init__(
+        self,
+        settings: Settings,
+        table: TableSpec,
+        rows_of: RowsOf,
+        open_writer: OpenWriter = open_clickhouse_writer,
+    ) -> None:
+        super().__init__(settings, table, open_writer)
         self._rows_of = rows_of
 
     def open(self, function_context: FunctionContext) -> None:
