@@ -108,10 +108,6 @@ class TableSpec:
             ]
         )
 
-    def column_index(self, name: str) -> int:
-        """Position of ``name`` in a row tuple (an insert column)."""
-        return self.insert_columns.index(name)
-
     def check_columns(self, names: Iterable[str], *, what: str, ordered: bool = True) -> None:
         """Raise :class:`RowColumnsError`, naming the missing, extra and misordered columns,
         unless ``names`` are exactly the insert columns: in their order when ``ordered``
