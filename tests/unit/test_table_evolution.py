@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from clickhouse_connect.driver.client import Client
 
-from jupiter_common import migrate
+from jupiter_common import migrate, registry
 from jupiter_common.clickhouse import ensure_table
 from jupiter_common.errors import ColumnTypeChangedError, TableSchemaError
 from jupiter_common.evolution import plan
@@ -23,12 +23,20 @@ from jupiter_common.tables import (
     ALL_TABLES,
     SESSION_EVENTS,
     SESSION_MOVEMENTS,
-    TABLES_BY_JOB,
     Column,
     TableSpec,
 )
 
 T0_MS = 1_752_928_496_789
+TABLES_BY_JOB = {job.name: job.table for job in registry.JOBS}
+
+
+def with_events_table(table: TableSpec) -> tuple[registry.Job, ...]:
+    """The registry with events-job landing ``table``."""
+    return tuple(
+        dataclasses.replace(job, table=table) if job.name == "events" else job
+        for job in registry.JOBS
+    )
 
 
 @pytest.fixture
@@ -231,7 +239,7 @@ def test_migrate_applies_and_reports(
     ]
 
     newer = with_columns(SESSION_EVENTS, SPEED)
-    monkeypatch.setattr(migrate, "TABLES_BY_JOB", {**TABLES_BY_JOB, "events": newer})
+    monkeypatch.setattr(registry, "JOBS", with_events_table(newer))
     assert migrate.main(["--job", "events"]) == 0
     qualified = SESSION_EVENTS.qualified(database)
     assert capsys.readouterr().out == f"events: {qualified} added speed_kmh\n"
@@ -239,7 +247,7 @@ def test_migrate_applies_and_reports(
     assert capsys.readouterr().out == f"events: {qualified} up to date\n"
 
     changed = retyped(newer, "speed_kmh", "Nullable(Int64)")
-    monkeypatch.setattr(migrate, "TABLES_BY_JOB", {**TABLES_BY_JOB, "events": changed})
+    monkeypatch.setattr(registry, "JOBS", with_events_table(changed))
     assert migrate.main([]) == 1  # the others are fine, events is not
     out, err = capsys.readouterr()
     assert "base: " in out and "movements: " in out and "events" not in out
@@ -271,11 +279,7 @@ def test_hatch_run_migrate_creates_the_tables_in_the_embedded_store(tmp_path: Pa
     assert all(line.endswith(" created") for line in done.stdout.splitlines())
 
 
-def test_tables_by_job_are_the_jobs_own_tables() -> None:
-    from jupiter_base.job import JOB as BASE
-    from jupiter_common.settings import JOB_NAMES
-    from jupiter_events.job import JOB as EVENTS
-    from jupiter_movements.job import JOB as MOVEMENTS
-
-    assert tuple(TABLES_BY_JOB) == JOB_NAMES
-    assert {job.name: job.table for job in (BASE, EVENTS, MOVEMENTS)} == dict(TABLES_BY_JOB)
+def test_every_job_lands_the_table_its_registry_entry_names() -> None:
+    for job in registry.jobs():
+        spec = job.load()
+        assert (spec.name, spec.table) == (job.name, job.table)

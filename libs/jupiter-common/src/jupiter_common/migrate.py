@@ -18,25 +18,25 @@ from collections.abc import Sequence
 
 from jupiter_common.clickhouse import connect, ensure_table, explain_store_error
 from jupiter_common.errors import JupiterError
+from jupiter_common.registry import get_job, job_names
 from jupiter_common.settings import load_settings
-from jupiter_common.tables import TABLES_BY_JOB
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="migrate", description=__doc__.splitlines()[0])
     which = parser.add_mutually_exclusive_group()
-    which.add_argument("--job", choices=sorted(TABLES_BY_JOB), help="the table of this job")
+    which.add_argument("--job", choices=job_names(), help="the table of this job")
     which.add_argument("--all", action="store_true", help="every job's table (the default)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     failed = False
-    for job in [args.job] if args.job else list(TABLES_BY_JOB):
+    for job in [args.job] if args.job else job_names():
         try:
             settings = load_settings(job)
         except JupiterError as exc:
             print(f"migrate: {exc}", file=sys.stderr)
             return 2
-        table = TABLES_BY_JOB[job]
+        table = get_job(job).table
         try:
             client = connect(settings)
             try:

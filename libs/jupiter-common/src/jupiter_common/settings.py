@@ -42,8 +42,11 @@ from pydantic import (
 from pydantic_core import ErrorDetails
 
 from jupiter_common.errors import SettingsError
+from jupiter_common.registry import get_job, job_names
 
-JOB_NAMES: Final = ("base", "events", "movements")
+JOB_NAMES: Final = job_names()
+"""The jobs of :mod:`jupiter_common.registry` when this module was imported; validation reads the
+registry itself (``job_names()``) each time."""
 NO_JOB: Final = ""
 """The ``job`` of settings loaded for no job in particular (:func:`load_shared_settings`): what a
 tool that acts on every job (``query``, ``status``, ``dead-letters``) reads."""
@@ -69,7 +72,8 @@ class Settings(BaseModel):
 
     model_config = ConfigDict(frozen=True, populate_by_name=True, extra="forbid")
 
-    job: Literal["base", "events", "movements", ""]
+    job: str
+    """A job of :mod:`jupiter_common.registry`, or ``NO_JOB``."""
 
     kafka_bootstrap: str = Field("kafka:9092", alias="KAFKA_BOOTSTRAP", min_length=1)
     kafka_topic: str = Field("sessions-topic", alias="KAFKA_TOPIC", pattern=_KAFKA_NAME.pattern)
@@ -143,6 +147,13 @@ class Settings(BaseModel):
     flink_resume: Literal["latest", "none"] = Field("latest", alias="FLINK_RESUME")
 
     log_level: LogLevel = Field("INFO", alias="LOG_LEVEL")
+
+    @field_validator("job")
+    @classmethod
+    def _registered(cls, value: str) -> str:
+        if value != NO_JOB and value not in job_names():
+            raise ValueError(f"must be one of {', '.join(job_names())}")
+        return value
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -239,11 +250,11 @@ class Settings(BaseModel):
 
     @property
     def consumer_group(self) -> str:
-        return self.kafka_consumer_group or f"jupiter-{self._job()}"
+        return self.kafka_consumer_group or get_job(self._job()).consumer_group
 
     @property
     def job_name(self) -> str:
-        return self.flink_job_name or f"jupiter-{self._job()}"
+        return self.flink_job_name or get_job(self._job()).flink_job_name
 
     def _job(self) -> str:
         """The job's name; the per-job values (group, job name, checkpoints) need one."""
@@ -256,8 +267,8 @@ class Settings(BaseModel):
     def for_job(self, job: str) -> Settings:
         """These settings as job ``job`` reads them (its consumer group, job name and
         checkpoint folder); raises :class:`SettingsError` for an unknown job."""
-        if job not in JOB_NAMES:
-            raise SettingsError(f"job: must be one of {', '.join(JOB_NAMES)}, not {job!r}")
+        if job not in job_names():
+            raise SettingsError(f"job: must be one of {', '.join(job_names())}, not {job!r}")
         return self.model_copy(update={"job": job})
 
     @property
@@ -473,7 +484,7 @@ def _explain_one(error: ErrorDetails, values: Mapping[str, object]) -> str:
     field = Settings.model_fields.get(key)
     name = field.alias if field is not None and field.alias else key
     if name == "job":
-        return f"job: must be one of {', '.join(JOB_NAMES)}"
+        return f"job: must be one of {', '.join(job_names())}"
     secret = key in SECRET_FIELDS or name in {_alias(f) for f in SECRET_FIELDS}
     shown = "***" if secret else repr(values.get(name, values.get(key)))
     return f"{name}={shown}: {_accepted(error)}"

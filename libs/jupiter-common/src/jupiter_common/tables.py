@@ -25,7 +25,7 @@ index on the offset narrows the look-up of an offset range to the parts that hol
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final
 
@@ -292,11 +292,3 @@ SESSIONS_BASE: Final = TableSpec(
 )
 
 ALL_TABLES: Final = (SESSIONS_BASE, SESSION_EVENTS, SESSION_MOVEMENTS)
-
-TABLES_BY_JOB: Final[Mapping[str, TableSpec]] = {
-    "base": SESSIONS_BASE,
-    "events": SESSION_EVENTS,
-    "movements": SESSION_MOVEMENTS,
-}
-"""The table each job lands, for ``hatch run migrate``; every job's ``JobSpec.table`` agrees
-(tested)."""
