@@ -14,10 +14,12 @@ from typing import Final
 
 from pydantic import SecretStr
 
+from jupiter_common.parsing import RejectReason
 from jupiter_common.settings import Settings, secret_file_variable_names
 
 ROOT: Final = Path(__file__).resolve().parents[2]
 CONFIGURATION: Final = ROOT / "docs" / "configuration.md"
+INPUT: Final = ROOT / "docs" / "input.md"
 _VARIABLE: Final = re.compile(r"`([A-Z][A-Z0-9_]*)`")
 _FIRST_CODE: Final = re.compile(r"^`([^`]*)`")
 
@@ -218,3 +220,14 @@ def test_the_readme_is_short_and_opens_with_the_two_commands_ci_runs() -> None:
         "python3 -m hatch run test",
     ):
         assert re.search(rf"^{re.escape(step)}\s*(#.*)?$", ci, re.MULTILINE), step
+
+
+def test_the_input_page_explains_every_rejection_reason() -> None:
+    """Dashboards and replays key on the reasons: each one has a row in the reasons table."""
+    rows = {
+        cells[0].strip("`")
+        for line in INPUT.read_text(encoding="utf-8").splitlines()
+        if line.startswith("| `") and (cells := _cells(line))
+    }
+
+    assert sorted(reason.value for reason in RejectReason if reason.value not in rows) == []
