@@ -12,7 +12,7 @@ Design, for the queries users run (one session over time; one vehicle over a day
   its state expired) must be able to merge whatever their months;
 - every table is a ``ReplacingMergeTree`` whose sorting key is the row's business key, so the
   same message delivered twice, or replayed after a restart, collapses to one row. Queries that
-  must not see a not-yet-merged duplicate read with ``FINAL`` (see the README);
+  must not see a not-yet-merged duplicate read with ``FINAL`` (see docs/delivery.md);
 - ``non_replicated_deduplication_window`` lets ClickHouse drop a retried insert whose batch was
   already written (the writer sends an ``insert_deduplication_token`` per batch).
 
