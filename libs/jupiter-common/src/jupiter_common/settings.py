@@ -1,7 +1,8 @@
 """Settings from environment variables.
 
-Names and defaults follow the original service (``KAFKA_BOOTSTRAP=kafka:9092``,
-``CLICKHOUSE_HOST=clickhouse`` ...), so a container gets sensible values with nothing set.
+Names and defaults follow the single-process PyFlink service Jupiter replaces
+(``KAFKA_BOOTSTRAP=kafka:9092``, ``CLICKHOUSE_HOST=clickhouse`` ...), so a container gets sensible
+values with nothing set.
 Each job passes its own name, which sets its default consumer group and Flink job name.
 
 Settings are read once, in the job's driver process, and handed to the Flink functions as a
