@@ -297,7 +297,7 @@ def kill_leftover_jobs() -> None:
 
 
 class ClickHouseEndpoint:
-    """The local ClickHouse HTTP endpoint (``jupiter_local/chdb_http.py``: the real engine behind
+    """The local ClickHouse HTTP endpoint (``jupiter_local.chdb_http``: the real engine behind
     ClickHouse's HTTP interface) in a process of its own, so that a test can query a table
     while a job writes to it, crash the server (SIGKILL) and start it again on the same port
     and data.

@@ -1,4 +1,4 @@
-"""jupiter_local/chdb_http.py: the real engine (chDB) behind ClickHouse's HTTP interface.
+"""jupiter_local.chdb_http: the real engine (chDB) behind ClickHouse's HTTP interface.
 
 Every test talks to the server the way the jobs do, with clickhouse-connect over HTTP, so what
 is checked is the production client path: the connect handshake, DDL, Native inserts with each
@@ -8,11 +8,9 @@ and several writers (threads, and another process) sharing the one chDB director
 
 from __future__ import annotations
 
-import bz2
 import gzip
 import importlib
 import json
-import lzma
 import selectors
 import signal
 import ssl
@@ -24,7 +22,6 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-import zlib
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -253,7 +250,7 @@ def test_errors_carry_clickhouse_codes(client: Client) -> None:
     assert client.command("SELECT 2") == 2
 
 
-@pytest.mark.parametrize("encoding", ["lz4", "zstd", "gzip", "deflate", "xz", "bz2"])
+@pytest.mark.parametrize("encoding", ["lz4", "zstd", "gzip"])
 def test_raw_insert_with_compressed_body_and_query_in_url(server: Any, encoding: str) -> None:
     """Compressed raw inserts put the INSERT in the ``query`` URL parameter and only the data,
     compressed, in the body: the server must join them the way ClickHouse does."""
@@ -261,9 +258,6 @@ def test_raw_insert_with_compressed_body_and_query_in_url(server: Any, encoding:
         "lz4": lz4_frame.compress,
         "zstd": zstd.compress,
         "gzip": gzip.compress,
-        "deflate": zlib.compress,
-        "xz": lzma.compress,
-        "bz2": bz2.compress,
     }
     c = connect(server, False)
     try:
@@ -371,8 +365,6 @@ def test_sessions_keep_their_state_and_request_settings_do_not_leak(server: Any)
     finally:
         one.close()
         other.close()
-    status, headers, _ = http(server, {"session_id": "nope", "session_check": "1"}, b"SELECT 1")
-    assert (status, headers["X-ClickHouse-Exception-Code"]) == (500, "372")
 
 
 def test_two_clients_in_threads_insert_concurrently(server: Any) -> None:

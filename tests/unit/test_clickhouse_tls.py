@@ -1,6 +1,6 @@
 """ClickHouse over TLS: the settings (CLICKHOUSE_SECURE, _CA_CERT, _CLIENT_CERT, _CLIENT_KEY,
 _VERIFY) and the client Jupiter makes from them (``jupiter_common.clickhouse.connect``), over real
-TLS on 127.0.0.1 against the local endpoint (jupiter_local/chdb_http.py) with a private CA."""
+TLS on 127.0.0.1 against the local endpoint (jupiter_local.chdb_http) with a private CA."""
 
 from __future__ import annotations
 

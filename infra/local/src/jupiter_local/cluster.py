@@ -14,8 +14,8 @@ API for everything else:
 
 Three jobs writing at once need one ClickHouse that several processes share; one chDB
 directory admits one process, so ``start`` also runs the local ClickHouse HTTP endpoint
-(``chdb_http.py``, the real engine over ClickHouse's HTTP interface) unless you point the jobs
-at your own server with ``CLICKHOUSE_HOST``.
+(``jupiter_local.chdb_http``, the real engine over ClickHouse's HTTP interface) unless you
+point the jobs at your own server with ``CLICKHOUSE_HOST``.
 """
 
 from __future__ import annotations
