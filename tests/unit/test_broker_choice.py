@@ -12,6 +12,7 @@ import pytest
 from support import free_port
 
 from jupiter_local import broker, localrun
+from jupiter_local.processes import free_ports
 
 
 @pytest.fixture
@@ -60,8 +61,8 @@ def test_a_remote_bootstrap_that_does_not_answer_is_an_error_not_the_local_broke
 
 def test_free_ports_keeps_free_preferred_ports_and_replaces_taken_ones(listener: int) -> None:
     free = free_port()
-    assert broker._free_ports(free) == [free]
-    ports = broker._free_ports(listener, listener, free)
+    assert free_ports(free) == [free]
+    ports = free_ports(listener, listener, free)
     assert listener not in ports
     assert ports[2] == free
     assert len(set(ports)) == 3

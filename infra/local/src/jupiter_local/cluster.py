@@ -26,7 +26,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
@@ -39,6 +38,7 @@ import pyflink
 from jupiter_common.flink.environment import REQUIRED_JARS, SILENCE_ENVIRONMENT_DUMP
 from jupiter_common.settings import Settings, drop_secret_variables, load_settings
 from jupiter_local.paths import REPO
+from jupiter_local.processes import process_alive, terminate, wait_for
 
 PYFLINK_HOME = Path(pyflink.__file__).resolve().parent
 JOBS = {"base-job": "base", "events-job": "events", "movements-job": "movements"}
@@ -132,11 +132,8 @@ python:
 
 
 def _wait(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise ClusterError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(0.5)
+    if not wait_for(condition, timeout, poll=0.5):
+        raise ClusterError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 def rest_get(cluster: Cluster, path: str) -> Any:
@@ -220,7 +217,7 @@ def _clickhouse_pid_file(cluster: Cluster) -> Path:
 
 def _start_clickhouse(cluster: Cluster) -> None:
     pid_file = _clickhouse_pid_file(cluster)
-    if pid_file.exists() and _alive(int(pid_file.read_text())):
+    if pid_file.exists() and process_alive(int(pid_file.read_text())):
         return
     cluster.home.mkdir(parents=True, exist_ok=True)
     log = (cluster.home / "clickhouse-http.log").open("a")
@@ -248,9 +245,8 @@ def _stop_clickhouse(cluster: Cluster) -> None:
     if not pid_file.exists():
         return
     pid = int(pid_file.read_text())
-    if _alive(pid):
-        os.kill(pid, 15)
-        _wait(lambda: not _alive(pid), 30, "the ClickHouse endpoint to stop")
+    if process_alive(pid) and not terminate(pid, 30):
+        raise ClusterError(f"the ClickHouse endpoint (pid {pid}) survived SIGKILL")
     pid_file.unlink(missing_ok=True)
 
 
@@ -260,15 +256,6 @@ def _ping(port: int) -> bool:
             return bool(r.status == 200)
     except (urllib.error.URLError, OSError):
         return False
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    status = Path(f"/proc/{pid}/status")
-    return not (status.exists() and "\nState:\tZ" in status.read_text())
 
 
 def _run(command: Sequence[str], env: Mapping[str, str]) -> str:
