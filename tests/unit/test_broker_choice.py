@@ -37,6 +37,23 @@ def test_a_kafka_answering_at_the_bootstrap_is_used_and_nothing_starts(
     assert not data_dir.exists()
 
 
+def test_a_users_broker_at_localhost_is_used_not_replaced_by_the_local_one(
+    kafka_bootstrap: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A user's own broker named ``localhost:<port>`` (as KAFKA_BOOTSTRAP=localhost:9092 names
+    one) is used as it is: a loopback name means "start the local one" only when no Kafka
+    answers there."""
+    bootstrap = "localhost:" + kafka_bootstrap.rpartition(":")[2]
+    data_dir = tmp_path / "kafka"
+    choice = broker.choose_broker(
+        bootstrap, data_dir, port=free_port(), controller_port=free_port()
+    )
+    assert (choice.bootstrap, choice.handle) == (bootstrap, None)
+    assert not data_dir.exists()
+    assert localrun.ensure_broker(bootstrap) == bootstrap
+    assert capsys.readouterr().out == f"kafka: using the broker at {bootstrap} (KAFKA_BOOTSTRAP)\n"
+
+
 def test_the_demo_and_bench_say_in_one_line_which_broker_they_use(
     kafka_bootstrap: str, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from jupiter_local import synthetic
 from jupiter_local.synthetic import (
     GPS_STATUSES,
     REQUIRED_FIELDS,
@@ -348,7 +349,8 @@ def _assert_malformed(kind: MalformedKind, value: bytes) -> None:
 def test_every_malformed_kind_is_present_and_malformed(faulty: GeneratedStream) -> None:
     malformed = [r for r in faulty.records if r.kind == "malformed"]
     kinds = [r.malformed_kind for r in malformed]
-    assert kinds == [list(MalformedKind)[i % 6] for i in range(FAULTY.malformed_count)]
+    cycle = list(MalformedKind)
+    assert kinds == [cycle[i % len(cycle)] for i in range(FAULTY.malformed_count)]
     valid_ids = {r.session_id for r in faulty.records if r.kind == "valid"}
     for record in malformed:
         assert record.malformed_kind is not None
@@ -359,6 +361,17 @@ def test_every_malformed_kind_is_present_and_malformed(faulty: GeneratedStream) 
     # Mixed in, not all appended at the end.
     positions = [i for i, r in enumerate(faulty.records) if r.kind == "malformed"]
     assert positions[0] < len(faulty.records) - FAULTY.malformed_count
+
+
+def test_the_malformed_cycle_follows_its_length(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The generator cycles through however many malformed kinds there are (it once hard-coded
+    six): with a cycle of four, the kinds repeat every four records, before and after the last
+    valid record."""
+    cycle = tuple(MalformedKind)[:4]
+    monkeypatch.setattr(synthetic, "_MALFORMED_CYCLE", cycle)
+    config = GeneratorConfig(sessions=5, pings_per_session=3, seed=3, malformed_count=11)
+    kinds = [r.malformed_kind for r in iter_records(config) if r.kind == "malformed"]
+    assert kinds == [cycle[i % 4] for i in range(11)]
 
 
 def test_many_malformed_variants_are_all_malformed() -> None:

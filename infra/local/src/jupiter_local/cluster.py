@@ -35,6 +35,7 @@ from typing import Any
 
 import pyflink
 
+from jupiter_common.errors import JupiterError
 from jupiter_common.flink.environment import REQUIRED_JARS, SILENCE_ENVIRONMENT_DUMP
 from jupiter_common.settings import Settings, drop_secret_variables, load_settings
 from jupiter_local.paths import REPO
@@ -45,7 +46,7 @@ JOBS = {"base-job": "base", "events-job": "events", "movements-job": "movements"
 TERMINAL_STATES = frozenset({"FINISHED", "FAILED", "CANCELED", "SUSPENDED"})
 
 
-class ClusterError(Exception):
+class ClusterError(JupiterError):
     """A cluster operation failed; the message says which and why."""
 
 

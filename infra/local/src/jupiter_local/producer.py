@@ -27,6 +27,7 @@ from typing import Any, Final
 
 from confluent_kafka import KafkaError, Message, Producer
 
+from jupiter_common.errors import JupiterError
 from jupiter_local.synthetic import GeneratedStream, GeneratorConfig, SyntheticRecord, generate
 
 __all__ = ["DEFAULT_BOOTSTRAP", "DEFAULT_TOPIC", "ProducerError", "main", "produce"]
@@ -36,7 +37,7 @@ DEFAULT_TOPIC: Final = "sessions-topic"
 _PROGRESS_EVERY: Final = 10_000
 
 
-class ProducerError(Exception):
+class ProducerError(JupiterError):
     """A record could not be delivered (or the flush timed out)."""
 
 

@@ -537,7 +537,9 @@ def iter_records(config: GeneratorConfig) -> Iterator[SyntheticRecord]:
         for key in keys:
             index = key % n_sessions
             while generated == next_mal:
-                yield _malformed(_MALFORMED_CYCLE[mal_i % 6], mal_rng, config, taken, secs)
+                yield _malformed(
+                    _MALFORMED_CYCLE[mal_i % len(_MALFORMED_CYCLE)], mal_rng, config, taken, secs
+                )
                 mal_i += 1
                 next_mal = mal_positions[mal_i] if mal_i < len(mal_positions) else -1
             generated += 1
@@ -575,7 +577,9 @@ def iter_records(config: GeneratorConfig) -> Iterator[SyntheticRecord]:
         w0 = w1
 
     while mal_i < len(mal_positions):
-        yield _malformed(_MALFORMED_CYCLE[mal_i % 6], mal_rng, config, taken, secs)
+        yield _malformed(
+            _MALFORMED_CYCLE[mal_i % len(_MALFORMED_CYCLE)], mal_rng, config, taken, secs
+        )
         mal_i += 1
     for due in sorted(pending):
         yield from pending[due]

@@ -12,6 +12,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from jupiter_common.errors import JupiterError
 from jupiter_local.paths import REPO
 from jupiter_local.processes import HOST, process_alive
 
@@ -41,7 +42,7 @@ NOISY_LOGGERS = (
 )
 
 
-class KafkaLocalError(Exception):
+class KafkaLocalError(JupiterError):
     """A local broker operation failed; the message carries the context."""
 
 
