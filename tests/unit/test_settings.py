@@ -175,6 +175,12 @@ INVALID: dict[str, list[tuple[str, tuple[str, ...]]]] = {
         ("86400001", ("<= 86400000",)),
     ],
     "LOG_LEVEL": [("VERBOSE", ("must be one of", "'DEBUG'", "'INFO'", "'WARNING'", "'ERROR'"))],
+    "METRICS_PORT": [
+        ("http", ("must be a port",)),
+        ("9259-9249", ("1-65535",)),
+        ("70000", ("1-65535",)),
+        ("9249-", ("must be a port",)),
+    ],
     "KAFKA_SECURITY_PROTOCOL": [("TLS", ("must be one of", "'SASL_SSL'"))],
     "KAFKA_SASL_MECHANISM": [("GSSAPI", ("must be one of", "'SCRAM-SHA-512'"))],
 }

@@ -80,3 +80,7 @@ class ConnectorJarNotFoundError(JupiterError):
 class DeadLetterTopicError(JupiterError):
     """``DEAD_LETTER_TOPIC`` cannot take every dead letter a job may write (its
     ``max.message.bytes`` is too small); found at start-up, before the job runs."""
+
+
+class MetricsPortError(JupiterError):
+    """No port of ``METRICS_PORT`` is free for a local run's Prometheus endpoint."""

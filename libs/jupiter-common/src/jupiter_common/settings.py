@@ -149,6 +149,11 @@ class Settings(BaseModel):
 
     log_level: LogLevel = Field("INFO", alias="LOG_LEVEL")
 
+    # Flink's Prometheus reporter for local runs (a MiniCluster in the job's process): a port,
+    # a range (the first free one is taken), or off (jupiter_common.flink.metrics). A
+    # Flink cluster configures its reporter itself (infra/compose, infra/k8s).
+    metrics_port: str = Field("9249-9259", alias="METRICS_PORT")
+
     @field_validator("job")
     @classmethod
     def _registered(cls, value: str) -> str:
@@ -160,6 +165,22 @@ class Settings(BaseModel):
     @classmethod
     def _upper(cls, value: Any) -> Any:
         return value.upper() if isinstance(value, str) else value
+
+    @field_validator("metrics_port", mode="before")
+    @classmethod
+    def _metrics_port(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        value = value.strip().lower()
+        if value in ("", "off"):
+            return "off"
+        low, dash, high = value.partition("-")
+        if not (low.isdigit() and (high.isdigit() or not dash)):
+            raise ValueError("must be a port, a range like 9249-9259, or off")
+        first, last = int(low), int(high or low)
+        if not 1 <= first <= last <= 65535:
+            raise ValueError("must be a port, a range like 9249-9259 (1-65535), or off")
+        return f"{first}-{last}" if dash else str(first)
 
     @field_validator("kafka_consumer_group")
     @classmethod

@@ -29,6 +29,7 @@ from pyflink.datastream import StreamExecutionEnvironment
 from pyflink.table import StreamTableEnvironment
 
 from jupiter_common.errors import ConnectorJarNotFoundError
+from jupiter_common.flink.metrics import enable_local_reporter
 from jupiter_common.settings import Settings, drop_secret_variables
 
 REQUIRED_JARS: Final = {
@@ -174,7 +175,10 @@ def create_environment(
     removed = prepare_process_environment()
     if removed:
         log.info("removed %s from the environment before starting Flink", ", ".join(removed))
+    reporter = enable_local_reporter(settings)  # before the JVM starts (see flink.metrics)
     conf = flink_configuration(settings, restore_path)
+    for key, value in reporter.items():
+        conf.set_string(key, value)
     jars = connector_jars(settings)
     if jars:
         conf.set_string("pipeline.jars", ";".join(jars))

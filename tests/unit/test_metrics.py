@@ -1,0 +1,191 @@
+"""The metrics of a job: METRICS_PORT, the local Prometheus reporter's set-up, the latency
+histogram's buckets. The endpoint itself, served by a running job, is tested in
+tests/e2e/test_metrics_endpoint.py."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections import Counter as Tally
+from collections.abc import Iterator
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from jupiter_common.errors import MetricsPortError, SettingsError
+from jupiter_common.flink import metrics
+from jupiter_common.flink.metrics import (
+    LATENCY_BOUNDS_MS,
+    LatencyHistogram,
+    enable_local_reporter,
+    event_time_column,
+    free_port,
+    port_range,
+    reporter_jar,
+)
+from jupiter_common.settings import load_settings
+from jupiter_common.tables import SESSION_EVENTS, SESSION_MOVEMENTS, SESSIONS_BASE, TableSpec
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("9249", (9249, 9249)), (" 9300-9310 ", (9300, 9310)), ("OFF", None), ("off", None)],
+)
+def test_metrics_port_takes_a_port_a_range_or_off(
+    value: str, expected: tuple[int, int] | None
+) -> None:
+    assert port_range(load_settings("movements", {"METRICS_PORT": value})) == expected
+
+
+def test_metrics_port_defaults_to_a_range() -> None:
+    assert port_range(load_settings("movements", {})) == (9249, 9259)
+
+
+@pytest.mark.parametrize("value", ["http", "9259-9249", "0", "70000", "9249-", "-1", "9249-x"])
+def test_a_bad_metrics_port_stops_start_up_naming_the_variable(value: str) -> None:
+    with pytest.raises(SettingsError, match="METRICS_PORT"):
+        load_settings("movements", {"METRICS_PORT": value})
+
+
+@pytest.fixture
+def taken_port() -> Iterator[int]:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as listener:
+        listener.bind(("", 0))
+        listener.listen()
+        yield int(listener.getsockname()[1])
+
+
+def test_free_port_skips_a_port_in_use(taken_port: int) -> None:
+    chosen = free_port(taken_port, taken_port + 1, any_if_busy=False)
+    assert chosen == taken_port + 1 or not _free(taken_port + 1)
+
+
+def test_a_taken_port_given_explicitly_is_an_error_naming_the_variable(taken_port: int) -> None:
+    with pytest.raises(MetricsPortError, match=f"METRICS_PORT={taken_port}"):
+        free_port(taken_port, taken_port, any_if_busy=False)
+
+
+def test_the_default_range_all_taken_falls_back_to_any_free_port(taken_port: int) -> None:
+    chosen = free_port(taken_port, taken_port, any_if_busy=True)
+    assert chosen != taken_port
+    assert _free(chosen)
+
+
+def _free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind(("", port))
+        except OSError:
+            return False
+    return True
+
+
+def test_pyflink_ships_the_reporter_jar() -> None:
+    jar = reporter_jar({})
+    assert jar is not None and jar.is_file(), "pyflink/plugins/metrics-prometheus is missing"
+
+
+def test_a_local_run_gets_the_reporter_its_jar_on_the_class_path_and_a_url(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    settings = load_settings("movements", {})
+    environ = {"HADOOP_CLASSPATH": "/some/other.jar"}
+    conf = enable_local_reporter(settings, environ)
+    port = int(conf["metrics.reporter.prom.port"])
+    assert 9249 <= port <= 9259 or _free(port)
+    assert conf == {
+        "metrics.reporter.prom.factory.class": metrics.REPORTER_FACTORY,
+        "metrics.reporter.prom.port": str(port),
+    }
+    jar = reporter_jar({})
+    assert environ["HADOOP_CLASSPATH"].split(os.pathsep) == ["/some/other.jar", str(jar)]
+    assert capsys.readouterr().out == f"metrics: http://localhost:{port}/metrics\n"
+    enable_local_reporter(settings, environ)  # a second time: the jar is on it once
+    assert environ["HADOOP_CLASSPATH"].count(str(jar)) == 1
+
+
+def test_no_reporter_when_off_or_when_the_jvm_is_a_clusters() -> None:
+    off = load_settings("movements", {"METRICS_PORT": "off"})
+    environ: dict[str, str] = {}
+    assert enable_local_reporter(off, environ) == {}
+    on = load_settings("movements", {})
+    assert enable_local_reporter(on, {"PYFLINK_GATEWAY_PORT": "41234"}) == {}
+    assert environ == {}
+
+
+def test_no_jar_no_reporter(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(metrics, "reporter_jar", lambda environ: None)
+    environ: dict[str, str] = {}
+    assert enable_local_reporter(load_settings("movements", {}), environ) == {}
+    assert environ == {}
+
+
+@pytest.mark.parametrize(
+    ("table", "column"),
+    [
+        (SESSION_MOVEMENTS, "timestamp"),
+        (SESSION_EVENTS, "timestamp"),
+        (SESSIONS_BASE, "started_at"),
+    ],
+)
+def test_each_tables_event_time_is_the_messages_timestamp(table: TableSpec, column: str) -> None:
+    assert event_time_column(table) == column
+
+
+Labels = tuple[tuple[str, str], ...]
+Key = tuple[Labels, str]
+
+
+class FakeGroup:
+    """A PyFlink metric group that tallies its counters by (labels, name)."""
+
+    def __init__(self, tally: Tally[Key], labels: Labels = ()) -> None:
+        self.tally = tally
+        self.labels = labels
+
+    def add_group(self, name: str, extra: str | None = None) -> FakeGroup:
+        assert extra is not None, "the histogram's groups are key/value groups (labels)"
+        return FakeGroup(self.tally, (*self.labels, (name, extra)))
+
+    def counter(self, name: str) -> FakeCounter:
+        return FakeCounter(self.tally, (self.labels, name))
+
+
+class FakeCounter:
+    def __init__(self, tally: Tally[Key], key: Key) -> None:
+        self.tally, self.key = tally, key
+
+    def inc(self, n: int = 1) -> None:
+        self.tally[self.key] += n
+
+
+def bucket(tally: Tally[Key], le: str) -> int:
+    return tally[((("table", "t"), ("le", le)), "event_to_queryable_ms_bucket")]
+
+
+def test_the_histogram_counts_cumulative_buckets_a_sum_and_a_count() -> None:
+    tally: Tally[Key] = Tally()
+    histogram = LatencyHistogram(FakeGroup(tally), "t")
+    now = 1_000_000
+    latencies = [0, 25, 26, 400, 999, 1_000, 7_200_000]
+    histogram.observe(np.array([now - x for x in latencies], dtype=np.int64), now_ms=now)
+    histogram.observe(np.array([now + 5_000], dtype=np.int64), now_ms=now)  # clock skew: 0
+    assert bucket(tally, "25") == 3
+    assert bucket(tally, "50") == 4
+    assert bucket(tally, "500") == 5
+    assert bucket(tally, "1000") == 7
+    assert bucket(tally, str(LATENCY_BOUNDS_MS[-1])) == 7
+    assert bucket(tally, "Inf") == 8
+    assert tally[((("table", "t"),), "event_to_queryable_ms_count")] == 8
+    assert tally[((("table", "t"),), "event_to_queryable_ms_sum")] == sum(latencies)
+
+
+def test_the_histogram_reads_a_batchs_timestamp_column() -> None:
+    tally: Tally[Key] = Tally()
+    histogram = LatencyHistogram(FakeGroup(tally), "t")
+    stamps = pa.array([1_000, None, 2_000], pa.timestamp("ms", tz="UTC"))
+    histogram.observe_column(pa.table({"timestamp": stamps}), "timestamp")
+    assert bucket(tally, "Inf") == 2
+    histogram.observe_column(pa.table({"timestamp": stamps.slice(0, 0)}), "timestamp")
+    assert bucket(tally, "Inf") == 2
