@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Redeploy one Jupiter job on Docker Compose, keeping its place in Kafka and its state.
 #
-#   infra/compose/redeploy.sh <base|events|movements> [--parallelism N] [--taskmanagers N]
-#                             [--timeout SECONDS] [--no-savepoint]
+#   infra/compose/redeploy.sh <job> [--parallelism N] [--taskmanagers N] [--timeout SECONDS]
+#                             [--no-savepoint]
 #
 # 1. Finds the job's RUNNING Flink job through the JobManager's REST API (curl inside the
 #    JobManager container: no published port needed).
@@ -20,6 +20,8 @@
 #    in the container's environment and would win again at every later restart. The script waits
 #    for the new job to run and prints what it restored from.
 #
+# <job> is a job of jupiter_common/registry.py, whose Compose file infra/compose/<job>-job.yaml
+# is generated from it (`hatch run generate`); this script knows no job list of its own.
 # --parallelism / --taskmanagers set <JOB>_PARALLELISM / <JOB>_TASKMANAGERS for this `up` only;
 # without them the values come from the environment or infra/compose/.env, else 1. Keep them in
 # .env so that a later plain `up` does not scale the job back.
@@ -75,14 +77,15 @@ while (($# > 0)); do
         -h | --help)
             usage
             ;;
-        base | events | movements)
-            [[ -z $job ]] || usage
-            job=$1
-            shift
-            ;;
-        *)
+        -*)
             echo "redeploy: unknown argument: $1" >&2
             usage
+            ;;
+        *)
+            [[ -z $job ]] || usage
+            [[ $1 =~ ^[a-z][a-z0-9]*$ ]] || die "'$1' is not a job name"
+            job=$1
+            shift
             ;;
     esac
 done
@@ -98,7 +101,7 @@ compose_file="$here/$job-job.yaml"
 jobmanager="$job-jobmanager"
 taskmanager="$job-taskmanager"
 checkpoint_dir="file:///opt/flink/checkpoints"
-[[ -f $compose_file ]] || die "no compose file $compose_file"
+[[ -f $compose_file ]] || die "no job '$job': no compose file $compose_file"
 command -v python3 > /dev/null || die "python3 is needed to read the REST API's answers"
 
 if [[ -n $parallelism ]]; then

@@ -3,7 +3,12 @@
 # /docker-entrypoint.sh, which does all the real work (FLINK_PROPERTIES, jobmanager.rpc.address,
 # `standalone-job` / `taskmanager` / pass-through commands).
 #
-# The only addition: a TaskManager started without TASK_MANAGER_NUMBER_OF_TASK_SLOTS gets
+# Two additions:
+# - `job` (the job images' default command) is this image's job as a Flink application cluster's
+#   JobManager: `standalone-job` running PythonDriver on the module JUPITER_JOB_MODULE, which the
+#   image sets (Dockerfile, build argument JOB), with the venv's Python for driver and workers.
+#   Further arguments are passed on to the job.
+# - a TaskManager started without TASK_MANAGER_NUMBER_OF_TASK_SLOTS gets
 # ceil(FLINK_PARALLELISM / JUPITER_TASKMANAGERS) slots, so that N TaskManagers together always
 # offer the slots the job needs (Docker Compose cannot compute that itself). The official entrypoint turns
 # TASK_MANAGER_NUMBER_OF_TASK_SLOTS into taskmanager.numberOfTaskSlots.
@@ -21,6 +26,18 @@ positive_int() {
     fi
     echo "$((10#$value))"
 }
+
+if [[ ${1:-} == "job" ]]; then
+    shift
+    if [[ ! ${JUPITER_JOB_MODULE:-} =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]]; then
+        echo "jupiter-entrypoint: JUPITER_JOB_MODULE='${JUPITER_JOB_MODULE:-}' is not a module" \
+            "name (set by the job images)" >&2
+        exit 2
+    fi
+    venv_python=/opt/jupiter/venv/bin/python
+    set -- standalone-job --job-classname org.apache.flink.client.python.PythonDriver \
+        -pyclientexec "$venv_python" -pyexec "$venv_python" -pym "$JUPITER_JOB_MODULE" "$@"
+fi
 
 if [[ ${1:-} == "taskmanager" && -z ${TASK_MANAGER_NUMBER_OF_TASK_SLOTS:-} ]]; then
     parallelism=$(positive_int FLINK_PARALLELISM "${FLINK_PARALLELISM:-}" 1)
