@@ -11,6 +11,7 @@ import dataclasses
 import shutil
 import subprocess
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +19,12 @@ import pytest
 import yaml
 from deploy_support import REPO, apply_json_patch, load_yaml, load_yaml_docs, read, resolve_extends
 
-from jupiter_common import registry
-from jupiter_common.registry import Job
+from jupiter_common import migrate, registry
+from jupiter_common.errors import SettingsError
+from jupiter_common.registry import Job, get_job
+from jupiter_common.settings import load_settings
 from jupiter_common.tables import SESSION_MOVEMENTS
-from jupiter_local import generate
+from jupiter_local import cluster, demo, generate
 
 TOY = Job(
     name="toy",
@@ -171,3 +174,35 @@ def toy_flink_deployment(repo: Path) -> dict[str, Any]:
     assert patch["target"]["name"] == base["metadata"]["name"]
     deployment: dict[str, Any] = apply_json_patch(base, yaml.safe_load(patch["patch"]))
     return deployment
+
+
+def help_of(main: Callable[[list[str]], int], *args: str) -> None:
+    """Run ``main(args + ["--help"])``: argparse prints the choices and defaults and exits."""
+    with pytest.raises(SystemExit) as info:
+        main([*args, "--help"])
+    assert info.value.code == 0
+
+
+def test_a_toy_job_reaches_every_place_that_reads_the_registry(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SettingsError, match="job: must be one of base, events, movements"):
+        load_settings("toy", environ={})
+    monkeypatch.setattr(registry, "JOBS", WITH_TOY)
+    # Settings accept it, with its own consumer group, job name and checkpoint folder.
+    settings = load_settings("toy", environ={})
+    assert (settings.consumer_group, settings.job_name) == ("jupiter-toy", "jupiter-toy")
+    assert settings.checkpoint_root.endswith("/toy/jupiter-toy")
+    assert get_job("toy").module == "jupiter_toy"
+    # The commands list it: their parsers are built from the registry when they run.
+    for main, args, listed in [
+        (migrate.main, [], "{base,events,movements,toy}"),
+        (cluster.main, ["deploy"], "{base-job,events-job,movements-job,toy-job}"),
+        (demo.main, [], "(default: base,events,movements,toy)"),
+    ]:
+        capsys.readouterr()
+        help_of(main, *args)
+        assert listed in " ".join(capsys.readouterr().out.split()), (main.__module__, listed)
+    # The local runs start its module; the demo and bench read its table and sample columns
+    # (through get_job, as localrun does).
+    assert get_job("toy").table.name == "session_toys"

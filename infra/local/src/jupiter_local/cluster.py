@@ -37,13 +37,19 @@ import pyflink
 
 from jupiter_common.errors import JupiterError
 from jupiter_common.flink.environment import REQUIRED_JARS, SILENCE_ENVIRONMENT_DUMP
+from jupiter_common.registry import jobs
 from jupiter_common.settings import Settings, drop_secret_variables, load_settings
 from jupiter_local.paths import REPO
 from jupiter_local.processes import process_alive, terminate, wait_for
 
 PYFLINK_HOME = Path(pyflink.__file__).resolve().parent
-JOBS = {"base-job": "base", "events-job": "events", "movements-job": "movements"}
 TERMINAL_STATES = frozenset({"FINISHED", "FAILED", "CANCELED", "SUSPENDED"})
+
+
+def job_folders() -> dict[str, str]:
+    """``movements-job`` -> ``movements``: the jobs of the registry by their folder's name, which
+    the commands take."""
+    return {Path(job.folder).name: job.name for job in jobs()}
 
 
 class ClusterError(JupiterError):
@@ -285,7 +291,7 @@ def job_environment(cluster: Cluster, parallelism: int) -> dict[str, str]:
 
 def deploy(cluster: Cluster, job_dir: str, parallelism: int, savepoint: str | None = None) -> str:
     """Submit one job; returns its Flink job id."""
-    job = JOBS[job_dir]
+    job = job_folders()[job_dir]
     if running_job(cluster, job) is not None:
         raise ClusterError(f"{job_dir} is already running; use rescale or stop-job first")
     env = job_environment(cluster, parallelism)
@@ -330,7 +336,7 @@ def running_job(cluster: Cluster, job: str) -> str | None:
 
 def stop_job(cluster: Cluster, job_dir: str, timeout: float = 180) -> str:
     """Drain the job, take a savepoint and stop it; returns the savepoint path."""
-    job = JOBS[job_dir]
+    job = job_folders()[job_dir]
     job_id = running_job(cluster, job)
     if job_id is None:
         raise ClusterError(f"{job_dir} is not running")
@@ -373,12 +379,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub.add_parser("status")
     for name in ("deploy", "rescale"):
         p = sub.add_parser(name)
-        p.add_argument("job", choices=sorted(JOBS))
+        p.add_argument("job", choices=sorted(job_folders()))
         p.add_argument("--parallelism", type=int, default=1)
         if name == "deploy":
             p.add_argument("--from-savepoint")
     p_stop = sub.add_parser("stop-job")
-    p_stop.add_argument("job", choices=sorted(JOBS))
+    p_stop.add_argument("job", choices=sorted(job_folders()))
     args = parser.parse_args(argv)
     cluster = Cluster(
         rest_port=args.rest_port, rpc_port=args.rpc_port, clickhouse_port=args.clickhouse_port

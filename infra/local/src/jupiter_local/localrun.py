@@ -19,16 +19,12 @@ import clickhouse_connect
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
 
+from jupiter_common.registry import get_job
 from jupiter_local.broker import choose_broker, create_topics
 from jupiter_local.paths import REPO
 from jupiter_local.synthetic import SyntheticRecord
 
 CONNECTOR_JARS = REPO / ".cache" / "jars" / "flink"
-JOB_MODULES = {
-    "base": "jupiter_base",
-    "events": "jupiter_events",
-    "movements": "jupiter_movements",
-}
 
 
 def ensure_broker(bootstrap: str | None) -> str:
@@ -72,7 +68,7 @@ def run_bounded(
     started = time.monotonic()
     with log.open("w") as sink:
         proc = subprocess.Popen(
-            [sys.executable, "-m", JOB_MODULES[job], "--bounded"],
+            [sys.executable, "-m", get_job(job).module, "--bounded"],
             env=dict(env),
             stdout=sink,
             stderr=subprocess.STDOUT,
@@ -103,7 +99,7 @@ class StreamingRun:
         self.log = log
         self._out = log.open("w")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", JOB_MODULES[job]],
+            [sys.executable, "-m", get_job(job).module],
             env=dict(env),
             stdout=self._out,
             stderr=subprocess.STDOUT,
