@@ -35,19 +35,27 @@ class FakeCounter:
 
 
 class FakeGroup:
-    """A metric group that keeps every counter by name; sub-groups are the same group."""
+    """A metric group that keeps every counter by its path: a key/value sub-group (Prometheus
+    labels) shows as ``key=value.``, a plain sub-group adds nothing."""
 
-    def __init__(self) -> None:
-        self.counters: dict[str, FakeCounter] = {}
+    def __init__(self, counters: dict[str, FakeCounter] | None = None, prefix: str = "") -> None:
+        self.counters: dict[str, FakeCounter] = {} if counters is None else counters
+        self.prefix = prefix
 
-    def add_group(self, name: str) -> FakeGroup:
-        return self
+    def add_group(self, name: str, extra: str | None = None) -> FakeGroup:
+        prefix = self.prefix if extra is None else f"{self.prefix}{name}={extra}."
+        return FakeGroup(self.counters, prefix)
 
     def counter(self, name: str) -> FakeCounter:
-        return self.counters.setdefault(name, FakeCounter())
+        return self.counters.setdefault(self.prefix + name, FakeCounter())
 
     def counts(self) -> dict[str, int]:
-        return {name: c.count for name, c in self.counters.items() if c.count}
+        """The counters that counted, but the latency histogram's (tested in test_metrics)."""
+        return {
+            name: c.count
+            for name, c in self.counters.items()
+            if c.count and not name.startswith("table=")
+        }
 
 
 class FakeContext:
@@ -145,7 +153,7 @@ def test_parse_and_land_writes_the_pings_and_returns_the_dead_letters() -> None:
         "records_in": 4,
         "records_accepted": 3,
         "records_rejected": 1,
-        "rejected_not_json": 1,
+        "reason=not_json.records_rejected": 1,
         "rows_written": 2,
         "batches_written": 1,
     }
@@ -217,4 +225,4 @@ def test_parse_sessions_returns_fields_or_the_dead_letter() -> None:
     assert frame["status"].tolist()[0] == "arrived"
     assert frame["dead_letter"].isna().tolist() == [True, False]
     assert json.loads(frame["dead_letter"][1])["reason"] == "empty"
-    assert context.group.counts()["rejected_empty"] == 1
+    assert context.group.counts()["reason=empty.records_rejected"] == 1
