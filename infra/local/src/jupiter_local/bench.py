@@ -33,7 +33,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
-from jupiter_common.registry import get_job
+from jupiter_common.tables import SESSION_EVENTS, SESSION_MOVEMENTS, SESSIONS_BASE
 from jupiter_local import bench_live
 from jupiter_local import bench_report as report
 from jupiter_local.kafka_engine import run_engine
@@ -50,6 +50,7 @@ from jupiter_local.localrun import (
 from jupiter_local.measure import LandingWatch, TreeUsage, git_commit, machine_info
 from jupiter_local.paths import REPO
 from jupiter_local.producer import produce
+from jupiter_local.progress import Bar, progress_bar
 from jupiter_local.synthetic import GeneratorConfig, generate
 
 PARTITIONS: Final = 4
@@ -58,14 +59,23 @@ PARTITIONS: Final = 4
 # for 20-60 s and the engine for ~10 s after its first block, and a full run took 5-6 minutes
 # on the 2-core development machine.
 DEFAULT_MESSAGES: Final = 1_000_000
+TABLES: Final = {
+    "movements": SESSION_MOVEMENTS.name,
+    "base": SESSIONS_BASE.name,
+    "events": SESSION_EVENTS.name,
+}
 PROGRESS_EVERY_S: Final = 30.0
 
 
-def _progress(label: str, usage: TreeUsage) -> Callable[[float], None]:
+def _progress(label: str, usage: TreeUsage, bar: Bar) -> Callable[[float], None]:
+    """On a terminal the run's bar shows the job tree's memory; elsewhere one line every
+    PROGRESS_EVERY_S seconds."""
     last_print = [0.0]
 
     def show(elapsed: float) -> None:
-        if elapsed - last_print[0] >= PROGRESS_EVERY_S:
+        if bar.active:
+            bar.update(note=f"RSS {usage.last_kb / 1024:,.0f} MB")
+        elif elapsed - last_print[0] >= PROGRESS_EVERY_S:
             last_print[0] = elapsed
             print(f"  {label}: {elapsed:4.0f} s, RSS {usage.last_kb / 1024:,.0f} MB", flush=True)
 
@@ -90,10 +100,10 @@ def _bounded(
     work.mkdir(parents=True)
     store = work / "clickhouse"
     env = job_env(bootstrap, topic, store, work, **extra)
-    table = get_job(job).table.name
-    with TreeUsage() as usage, LandingWatch(store / "data" / "default" / table) as landing:
+    with TreeUsage() as usage, LandingWatch(store / "data" / "default" / TABLES[job]) as landing:
         started = time.monotonic()
-        run = run_bounded(job, env, work / "job.log", _progress(f"{job}-job on {label}", usage))
+        with progress_bar(f"{job}-job on {label}", None) as bar:
+            run = run_bounded(job, env, work / "job.log", _progress(f"{job}-job", usage, bar))
 
     def since_start(at: float | None) -> float | None:
         return None if at is None else at - started
@@ -148,7 +158,8 @@ def throughput(
     stream = generate(config)
     messages, expected = len(stream.records), expected_rows(stream.records)
     started = time.monotonic()
-    produced = produce(stream, bootstrap, topic)
+    with progress_bar("producing", messages) as bar:
+        produced = produce(stream, bootstrap, topic, progress=bar)
     produce_seconds = time.monotonic() - started
     print(
         f"produced {produced:,} messages ({config.sessions:,} sessions, seed {args.seed}) to"
@@ -195,20 +206,19 @@ def throughput(
             print(report.failure(job, exc))
             ok = False
             continue
-        # Table names come from the job registry, never from input.
-        table = get_job(job).table.name
-        landed = int(query(full.store, f"SELECT count() FROM {table} FINAL")[0][0])  # noqa: S608
+        # Table names are this project's constants, never input.
+        landed = int(query(full.store, f"SELECT count() FROM {TABLES[job]} FINAL")[0][0])  # noqa: S608
         print(
             f"  {job}-job: empty topic {empty.seconds:.1f} s, full topic {full.seconds:.1f} s"
             f" (rows landing from {report.fmt(full.first_block_seconds, 's', 1)} to"
             f" {report.fmt(full.last_row_seconds, 's', 1)});"
-            f" {table}: {landed:,} rows landed, {expected[job]:,} expected"
+            f" {TABLES[job]}: {landed:,} rows landed, {expected[job]:,} expected"
             f" -> {'OK' if landed == expected[job] else 'MISMATCH'}",
             flush=True,
         )
         ok &= landed == expected[job]
         jobs[job] = {
-            "table": table,
+            "table": TABLES[job],
             "empty_peak_rss_mb": report.rounded(empty.usage.peak_mb),
             **report.throughput_result(
                 messages=messages,

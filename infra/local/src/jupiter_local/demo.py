@@ -13,12 +13,10 @@ import argparse
 import json
 import os
 import shutil
-import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from jupiter_common.registry import get_job, job_names
 from jupiter_local.localrun import (
     count_records,
     ensure_broker,
@@ -31,28 +29,29 @@ from jupiter_local.localrun import (
 )
 from jupiter_local.paths import REPO
 from jupiter_local.producer import produce
+from jupiter_local.progress import Bar, progress_bar
 from jupiter_local.synthetic import GeneratorConfig, generate
 
+TABLES = {"base": "sessions_base", "events": "session_events", "movements": "session_movements"}
+SAMPLE_COLUMNS = {
+    "base": "session_id, vehicle_id, started_at, start_lat, start_lon",
+    "events": "session_id, timestamp, previous_status, status, lat, lon",
+    "movements": "session_id, timestamp, status, lat, lon",
+}
 
-def progress_printer(checkpoints: Path, job: str) -> Callable[[float], None]:
-    """Shows a bounded run advancing: elapsed time and its latest completed checkpoint (a
+
+def checkpoint_note(checkpoints: Path, bar: Bar) -> Callable[[float], None]:
+    """Shows a bounded run advancing on its progress bar: its latest completed checkpoint (a
     bounded run commits no offsets to its group, so the group's lag cannot show it)."""
-    last_print = [0.0]
     seen = [0]
-    tty = sys.stdout.isatty()
 
     def show(elapsed: float) -> None:
-        if elapsed - last_print[0] < (1.0 if tty else 5.0):
-            return
-        last_print[0] = elapsed
         latest = latest_checkpoint(checkpoints)
         seen[0] = max(seen[0], latest)
         if latest:
-            state = f"checkpoint {latest} completed"
+            bar.update(note=f"checkpoint {latest} completed")
         else:
-            state = "finishing" if seen[0] else "starting"
-        line = f"  {job}-job: {elapsed:5.1f} s, {state}"
-        print(("\r" + line) if tty else line, end="" if tty else "\n", flush=True)
+            bar.update(note="finishing" if seen[0] else "starting")
 
     return show
 
@@ -62,9 +61,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--sessions", type=int, default=300)
     parser.add_argument("--pings", type=int, default=20)
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument(
-        "--jobs", default=",".join(job_names()), help="the jobs to run (default: %(default)s)"
-    )
+    parser.add_argument("--jobs", default="base,events,movements")
     parser.add_argument("--work-dir", type=Path, default=REPO / ".jupiter" / "demo")
     args = parser.parse_args(argv)
     jobs = [j for j in args.jobs.split(",") if j]
@@ -88,7 +85,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     stream = generate(config)
     started = time.monotonic()
-    produced = produce(stream, bootstrap, topic)
+    with progress_bar("producing", len(stream.records)) as bar:
+        produced = produce(stream, bootstrap, topic, progress=bar)
     print(
         f"produced {produced} records to {topic} on {bootstrap} in"
         f" {time.monotonic() - started:.1f} s: {json.dumps(stream.expected.as_dict())}"
@@ -109,11 +107,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         (work / job).mkdir()
         print(f"running {job}-job (bounded) ...", flush=True)
-        run = run_bounded(
-            job, env, work / job / "job.log", progress_printer(work / job / "checkpoints", job)
-        )
-        table = get_job(job).table.name
-        # Table and column names below come from the job registry, never from input.
+        with progress_bar(f"{job}-job", None) as bar:
+            note = checkpoint_note(work / job / "checkpoints", bar)
+            run = run_bounded(job, env, work / job / "job.log", note)
+        table = TABLES[job]
+        # Table and column names below are this script's constants, never input.
         landed = query(store, f"SELECT count() FROM {table} FINAL")[0][0]  # noqa: S608
         ok = landed == expected[job]
         failures += not ok
@@ -124,8 +122,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         for row in query(
             store,
-            f"SELECT {', '.join(get_job(job).sample_columns)} FROM {table} FINAL"  # noqa: S608
-            " ORDER BY session_id LIMIT 3",
+            f"SELECT {SAMPLE_COLUMNS[job]} FROM {table} FINAL ORDER BY session_id LIMIT 3",  # noqa: S608
         ):
             print("   ", " | ".join(str(v) for v in row))
 

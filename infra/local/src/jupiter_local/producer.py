@@ -28,13 +28,14 @@ from typing import Any, Final
 from confluent_kafka import KafkaError, Message, Producer
 
 from jupiter_common.errors import JupiterError
+from jupiter_local.progress import progress_bar
 from jupiter_local.synthetic import GeneratedStream, GeneratorConfig, SyntheticRecord, generate
 
 __all__ = ["DEFAULT_BOOTSTRAP", "DEFAULT_TOPIC", "ProducerError", "main", "produce"]
 
 DEFAULT_BOOTSTRAP: Final = "127.0.0.1:9092"
 DEFAULT_TOPIC: Final = "sessions-topic"
-_PROGRESS_EVERY: Final = 10_000
+_PROGRESS_INTERVAL_S: Final = 0.1
 
 
 class ProducerError(JupiterError):
@@ -59,8 +60,9 @@ def produce(
         bootstrap: Kafka ``bootstrap.servers``.
         topic: Destination topic (must exist or be auto-creatable).
         rate: Maximum records per second; ``None`` means as fast as possible.
-        progress: Called with the number of delivered records roughly every 10,000
-            deliveries and once at the end.
+        progress: Called with the number of delivered records about ten times a second
+            while records are sent and flushed, and once at the end (a progress bar's
+            callback: :mod:`jupiter_local.progress`).
         flush_timeout: Seconds to wait for outstanding deliveries at the end.
         config: Extra/overriding librdkafka settings.
 
@@ -98,8 +100,8 @@ def produce(
         else:
             delivered += 1
 
-    next_progress = _PROGRESS_EVERY
     start = time.monotonic()
+    next_progress = start + _PROGRESS_INTERVAL_S
     for sent, record in enumerate(records):  # `sent` = records handed over before this one
         if rate is not None:
             delay = start + sent / rate - time.monotonic()
@@ -114,11 +116,17 @@ def produce(
         producer.poll(0)
         if failures:
             break
-        if progress is not None and delivered >= next_progress:
+        if progress is not None and time.monotonic() >= next_progress:
             progress(delivered)
-            next_progress = (delivered // _PROGRESS_EVERY + 1) * _PROGRESS_EVERY
+            next_progress = time.monotonic() + _PROGRESS_INTERVAL_S
 
-    remaining = producer.flush(flush_timeout)
+    # Flush in short steps so that a progress bar keeps moving while the last records drain.
+    deadline = time.monotonic() + flush_timeout
+    remaining = producer.flush(0)
+    while remaining and time.monotonic() < deadline:
+        remaining = producer.flush(min(_PROGRESS_INTERVAL_S, deadline - time.monotonic()))
+        if progress is not None:
+            progress(delivered)
     if failures:
         raise ProducerError(
             f"{len(failures)} record(s) failed delivery to {topic!r} ({delivered} delivered); "
@@ -214,7 +222,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         delivered = 0
     else:
         try:
-            delivered = produce(stream, args.bootstrap, args.topic, rate=args.rate)
+            with progress_bar("producing", len(stream.records)) as bar:
+                delivered = produce(
+                    stream, args.bootstrap, args.topic, rate=args.rate, progress=bar
+                )
         except ProducerError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1
