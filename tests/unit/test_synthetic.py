@@ -368,7 +368,7 @@ def test_the_malformed_cycle_follows_its_length(monkeypatch: pytest.MonkeyPatch)
     six): with a cycle of four, the kinds repeat every four records, before and after the last
     valid record."""
     cycle = tuple(MalformedKind)[:4]
-    monkeypatch.setattr(synthetic, "_MALFORMED_CYCLE", cycle)
+    monkeypatch.setattr(synthetic.stream, "_MALFORMED_CYCLE", cycle)
     config = GeneratorConfig(sessions=5, pings_per_session=3, seed=3, malformed_count=11)
     kinds = [r.malformed_kind for r in iter_records(config) if r.kind == "malformed"]
     assert kinds == [cycle[i % 4] for i in range(11)]
