@@ -181,6 +181,15 @@ INVALID: dict[str, list[tuple[str, tuple[str, ...]]]] = {
         ("70000", ("1-65535",)),
         ("9249-", ("must be a port",)),
     ],
+    "LOG_FORMAT": [("xml", ("must be one of", "'text'", "'json'"))],
+    "FLINK_WEB_UI_PORT": [
+        ("on", ("must be a port",)),
+        ("8099-8081", ("1-65535",)),
+        ("70000", ("1-65535",)),
+        ("0-10", ("1-65535",)),
+        ("8081-", ("must be a port",)),
+    ],
+    "STATUS_INTERVAL_S": [("5s", ("whole number",)), ("-1", (">= 0",)), ("3601", ("<= 3600",))],
     "KAFKA_SECURITY_PROTOCOL": [("TLS", ("must be one of", "'SASL_SSL'"))],
     "KAFKA_SASL_MECHANISM": [("GSSAPI", ("must be one of", "'SCRAM-SHA-512'"))],
 }

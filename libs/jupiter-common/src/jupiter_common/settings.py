@@ -148,6 +148,16 @@ class Settings(BaseModel):
     flink_resume: Literal["latest", "none"] = Field("latest", alias="FLINK_RESUME")
 
     log_level: LogLevel = Field("INFO", alias="LOG_LEVEL")
+    # text: readable lines; json: one JSON object per line from the driver and the Python
+    # workers (jupiter_common.logs), for a log pipeline.
+    log_format: Literal["text", "json"] = Field("text", alias="LOG_FORMAT")
+
+    # Local runs only (a MiniCluster in the job's process): the Flink web UI's port, a range
+    # (the first free one is taken), 0 for any free port, or off (jupiter_common.flink.web_ui).
+    flink_web_ui_port: str = Field("8081-8099", alias="FLINK_WEB_UI_PORT")
+    # Seconds between the one-line status a job in the foreground prints on a terminal; 0: none
+    # (jupiter_common.flink.status_line).
+    status_interval_s: int = Field(5, alias="STATUS_INTERVAL_S", ge=0, le=3600)
 
     # Flink's Prometheus reporter for local runs (a MiniCluster in the job's process): a port,
     # a range (the first free one is taken), or off (jupiter_common.flink.metrics). A
@@ -165,6 +175,23 @@ class Settings(BaseModel):
     @classmethod
     def _upper(cls, value: Any) -> Any:
         return value.upper() if isinstance(value, str) else value
+
+    @field_validator("log_format", "flink_web_ui_port", mode="before")
+    @classmethod
+    def _lower(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("flink_web_ui_port")
+    @classmethod
+    def _web_ui_port(cls, value: str) -> str:
+        found = re.fullmatch(r"(\d{1,5})(?:-(\d{1,5}))?", value)
+        if value == "off" or (found and found[1] == "0" and not found[2]):
+            return value
+        if not found or not 1 <= int(found[1]) <= int(found[2] or found[1]) <= 65535:
+            raise ValueError(
+                "must be a port or a range first-last (1-65535), 0 (any free port), or off"
+            )
+        return value
 
     @field_validator("metrics_port", mode="before")
     @classmethod
