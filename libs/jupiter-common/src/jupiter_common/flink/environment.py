@@ -30,6 +30,13 @@ from pyflink.table import StreamTableEnvironment
 
 from jupiter_common.errors import ConnectorJarNotFoundError
 from jupiter_common.flink.metrics import enable_local_reporter
+from jupiter_common.flink.web_ui import (
+    WEB_UI_JAR,
+    prepare_web_ui,
+    rest_configuration,
+    starts_own_cluster,
+)
+from jupiter_common.logs import prepare_jvm_logging
 from jupiter_common.settings import Settings, drop_secret_variables
 
 REQUIRED_JARS: Final = {
@@ -62,14 +69,17 @@ SILENCE_ENVIRONMENT_DUMP: Final = (
 log = logging.getLogger(__name__)
 
 
-def prepare_process_environment(environ: MutableMapping[str, str] | None = None) -> list[str]:
+def prepare_process_environment(
+    environ: MutableMapping[str, str] | None = None, log4j: Path = LOCAL_LOG4J
+) -> list[str]:
     """Make this process's environment (default ``os.environ``) fit to start Flink from: remove
-    the secret variables, and point PyFlink at :data:`LOCAL_LOG4J` unless ``LOG4J_PROPERTIES`` or
-    ``FLINK_CONF_DIR`` say otherwise. Returns the names of the variables removed."""
+    the secret variables, and point PyFlink at ``log4j`` (default :data:`LOCAL_LOG4J`) unless
+    ``LOG4J_PROPERTIES`` or ``FLINK_CONF_DIR`` say otherwise. Returns the names of the variables
+    removed."""
     env = os.environ if environ is None else environ
     removed = drop_secret_variables(env)
     if "LOG4J_PROPERTIES" not in env and "FLINK_CONF_DIR" not in env:
-        env["LOG4J_PROPERTIES"] = str(LOCAL_LOG4J)
+        env["LOG4J_PROPERTIES"] = str(log4j)
     env.setdefault("JVM_ARGS", LOCAL_JVM_ARGS)
     return removed
 
@@ -149,7 +159,7 @@ def connector_jars(settings: Settings) -> list[str]:
             raise ConnectorJarNotFoundError(
                 f"FLINK_CONNECTOR_JARS={part!r}: no jar there; run `bash infra/local/setup.sh`"
             )
-        jars.extend(found)
+        jars.extend(jar for jar in found if not jar.match(WEB_UI_JAR))  # see flink.web_ui
     return [jar.as_uri() for jar in jars]
 
 
@@ -172,13 +182,19 @@ def create_environment(
 
     Call it with the settings already read: it removes the secret variables from this process's
     environment before PyFlink starts (or connects to) the JVM."""
-    removed = prepare_process_environment()
+    removed = prepare_process_environment(log4j=prepare_jvm_logging(settings))
     if removed:
         log.info("removed %s from the environment before starting Flink", ", ".join(removed))
     reporter = enable_local_reporter(settings)  # before the JVM starts (see flink.metrics)
+    local = starts_own_cluster()
+    if local:  # the web UI's jar, before the JVM starts (see flink.web_ui)
+        prepare_web_ui(settings)
     conf = flink_configuration(settings, restore_path)
     for key, value in reporter.items():
         conf.set_string(key, value)
+    if local:  # a local run: its MiniCluster's REST endpoint
+        for key, value in rest_configuration(settings).items():
+            conf.set_string(key, value)
     jars = connector_jars(settings)
     if jars:
         conf.set_string("pipeline.jars", ";".join(jars))

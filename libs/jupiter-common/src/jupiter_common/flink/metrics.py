@@ -36,12 +36,16 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from jupiter_common.errors import MetricsPortError
+from jupiter_common.logs import announce
 from jupiter_common.settings import Settings
 from jupiter_common.tables import TableSpec
 
 REPORTER: Final = "prom"
 """The reporter's name in Flink's configuration (``metrics.reporter.prom.*``)."""
 REPORTER_FACTORY: Final = "org.apache.flink.metrics.prometheus.PrometheusReporterFactory"
+CLUSTER_PORT: Final = 9249
+"""The reporter's port in every process of a Flink cluster (the Compose and Kubernetes files):
+one process per container or pod, so one port, Flink's default."""
 JAR_PATTERN: Final = "metrics-prometheus/flink-metrics-prometheus-*.jar"
 """The reporter's jar, under a Flink ``plugins`` directory."""
 METRIC_PREFIX: Final = "flink_taskmanager_job_task_operator_jupiter_"
@@ -141,7 +145,7 @@ def enable_local_reporter(
     classpath = [p for p in env.get("HADOOP_CLASSPATH", "").split(os.pathsep) if p]
     if str(jar) not in classpath:
         env["HADOOP_CLASSPATH"] = os.pathsep.join([*classpath, str(jar)])
-    print(f"metrics: http://localhost:{port}/metrics", flush=True)  # noqa: T201 - a local run says where
+    announce(settings, f"metrics: http://localhost:{port}/metrics")  # a JSON object in JSON mode
     return reporter_configuration(port)
 
 

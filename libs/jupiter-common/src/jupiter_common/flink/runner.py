@@ -27,6 +27,8 @@ from jupiter_common.errors import JupiterError
 from jupiter_common.flink.environment import create_environment
 from jupiter_common.flink.pipeline import Pipeline
 from jupiter_common.flink.restore import restore_point
+from jupiter_common.flink.status_line import foreground
+from jupiter_common.logs import announce, configure_driver_logging, keep_log_level
 from jupiter_common.settings import Settings, load_settings
 from jupiter_common.tables import TableSpec
 
@@ -62,9 +64,7 @@ def run_job(spec: JobSpec, argv: Sequence[str] | None = None) -> int:
     except JupiterError as exc:
         print(f"jupiter-{spec.name}-job: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_driver_logging(settings)
     if args.print_settings:
         print(json.dumps(settings.redacted(), indent=2))
         return 0
@@ -76,23 +76,27 @@ def run_job(spec: JobSpec, argv: Sequence[str] | None = None) -> int:
     try:
         restore = restore_point(settings)
         env, t_env = create_environment(settings, restore)
-        _keep_log_level(settings)
+        keep_log_level(settings)  # PyFlink sets the root logger to WARNING
         prepare_table(settings, spec.table)
         pipeline = Pipeline(settings, t_env)
         spec.build(pipeline)
         if stop.is_set():
-            print(f"stopped before {settings.job_name} was submitted", flush=True)
+            announce(settings, f"stopped before {settings.job_name} was submitted")
             return 0
         started = time.monotonic()
         result = pipeline.execute()
         client = result.get_job_client()
-        if settings.bounded:
+        if submitted_to_cluster(env):
+            if not settings.bounded:
+                announce(settings, f"submitted {settings.job_name} as job {client.get_job_id()}")
+                return 0
             result.wait()
-        elif submitted_to_cluster(env):
-            print(f"submitted {settings.job_name} as job {client.get_job_id()}", flush=True)
-            return 0
         else:
-            run_until_stopped(client, settings, stop)
+            with foreground(client, settings):  # the web UI's URL, the status line
+                if settings.bounded:
+                    result.wait()
+                else:
+                    run_until_stopped(client, settings, stop)
     except JupiterError as exc:
         print(f"jupiter-{spec.name}-job: {exc}", file=sys.stderr)
         return 1
@@ -109,13 +113,6 @@ def prepare_table(settings: Settings, table: TableSpec) -> None:
         ensure_table(client, table, settings.clickhouse_database)
     finally:
         client.close()
-
-
-def _keep_log_level(settings: Settings) -> None:
-    """PyFlink sets the root logger to WARNING when it creates the environment; Jupiter's own
-    loggers keep the level the settings ask for."""
-    for name in ("jupiter", "jupiter_common"):
-        logging.getLogger(name).setLevel(settings.log_level)
 
 
 def submitted_to_cluster(env: StreamExecutionEnvironment) -> bool:
@@ -146,14 +143,14 @@ def run_until_stopped(client: JobClient, settings: Settings, stop: threading.Eve
         log.warning("no savepoint (%s); cancelling %s", reason, settings.job_name)
         client.cancel().result()
         resume = restore_point(settings)
-        print(
+        announce(
+            settings,
             f"stopped without a savepoint ({reason}); the next start resumes from"
             f" {resume or 'the consumer group offsets'}",
-            flush=True,
         )
         return
     log.info("stopped with savepoint %s", path)
-    print(f"savepoint: {path}", flush=True)
+    announce(settings, f"savepoint: {path}")
 
 
 def _root_cause(exc: Py4JJavaError) -> str:

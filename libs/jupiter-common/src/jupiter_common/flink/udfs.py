@@ -39,6 +39,7 @@ from jupiter_common.batch_parsing import ParsedBatch, parse_batch
 from jupiter_common.dead_letter import SourceRecord, dead_letter
 from jupiter_common.errors import ClickHouseWriteError
 from jupiter_common.flink.metrics import LatencyHistogram, event_time_column
+from jupiter_common.logs import configure_worker_logging
 from jupiter_common.parsing import RejectReason
 from jupiter_common.settings import Settings
 from jupiter_common.tables import TableSpec
@@ -147,11 +148,14 @@ class ParseSessions(ScalarFunction):  # type: ignore[misc]
     """``(value, partition, offset)`` -> :data:`PARSED_ROW`: the message's fields and a NULL
     dead letter, or NULL fields and the dead letter."""
 
-    def __init__(self, job: str, topic: str) -> None:
+    def __init__(self, job: str, topic: str, settings: Settings | None = None) -> None:
         self._job = job
         self._topic = topic
+        self._settings = settings  # for the worker's logging
 
     def open(self, function_context: FunctionContext) -> None:
+        if self._settings is not None:
+            configure_worker_logging(self._settings)
         self._counters = _ParseCounters(function_context)
 
     def eval(self, values: pd.Series, partitions: pd.Series, offsets: pd.Series) -> pd.DataFrame:
@@ -184,6 +188,7 @@ class _Writing(ScalarFunction):  # type: ignore[misc]
         self._open_writer = open_writer
 
     def open(self, function_context: FunctionContext) -> None:
+        configure_worker_logging(self._settings)
         self._writer = self._open_writer(self._settings, self._table)
         group = function_context.get_metric_group().add_group("jupiter")
         self._rows_written = group.counter("rows_written")
@@ -258,7 +263,7 @@ class ParseAndLand(_Writing):
 
 def parse_sessions(settings: Settings) -> ScalarUdf:
     return udf(
-        ParseSessions(settings.job, settings.kafka_topic),
+        ParseSessions(settings.job, settings.kafka_topic, settings),
         result_type=PARSED_ROW,
         func_type="pandas",
     )
