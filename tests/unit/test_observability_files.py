@@ -15,17 +15,26 @@ from dashboard import DASHBOARD, OBSERVABILITY, dashboard, dashboard_metric_name
 from deploy_support import (
     COMPOSE,
     COMPOSE_TEST_ENV,
+    K8S,
     REPO,
+    compose_job,
+    environment_of,
+    flink_deployment,
+    flink_properties,
     image_is_pinned,
     interpolate_tree,
     load_yaml,
+    load_yaml_docs,
     read,
 )
 
+from jupiter_common import registry
 from jupiter_common.flink import metrics
+from jupiter_common.registry import Job
 
-REPORTER_PORT = 9249
+REPORTER_PORT = metrics.CLUSTER_PORT
 """The port of the reporter of every Flink process of a cluster (Compose, Kubernetes)."""
+REPORTER = metrics.reporter_configuration(REPORTER_PORT)
 PROMETHEUS = OBSERVABILITY / "prometheus" / "prometheus.yml"
 PROVISIONING = OBSERVABILITY / "grafana" / "provisioning"
 REQUIRED_PANELS = {
@@ -151,3 +160,50 @@ def test_compose_runs_pinned_prometheus_and_grafana_with_the_provisioned_files()
 @pytest.mark.parametrize("path", sorted(OBSERVABILITY.rglob("*.y*ml")), ids=lambda p: p.name)
 def test_every_observability_yaml_file_parses_to_a_mapping(path: Path) -> None:
     assert isinstance(load_yaml(path), dict)
+
+
+@pytest.mark.parametrize("job", registry.JOBS, ids=lambda job: job.name)
+def test_every_flink_process_in_compose_runs_the_reporter_under_the_scraped_alias(job: Job) -> None:
+    found = compose_job(job.name)["services"]
+    for role in ("jobmanager", "taskmanager"):
+        service = interpolate_tree(found[f"{job.name}-{role}"], COMPOSE_TEST_ENV)
+        properties = flink_properties(environment_of(service)["FLINK_PROPERTIES"])
+        assert {key: properties.get(key) for key in REPORTER} == REPORTER, role
+        assert service["networks"]["jupiter"]["aliases"] == ["jupiter-flink"], role
+
+
+@pytest.mark.parametrize("job", registry.JOBS, ids=lambda job: job.name)
+def test_every_flink_pod_on_kubernetes_runs_the_reporter_and_says_where(job: Job) -> None:
+    deployment = flink_deployment(job.name)
+    configuration = deployment["spec"]["flinkConfiguration"]
+    assert {key: configuration.get(key) for key in REPORTER} == REPORTER
+    template = deployment["spec"]["podTemplate"]
+    annotations = template["metadata"]["annotations"]
+    assert annotations == {
+        "prometheus.io/scrape": "true",
+        "prometheus.io/port": str(REPORTER_PORT),
+        "prometheus.io/path": "/metrics",
+    }
+    (container,) = template["spec"]["containers"]
+    port = {"name": "metrics", "containerPort": REPORTER_PORT, "protocol": "TCP"}
+    assert port in container["ports"]
+    selector = pod_monitor()["spec"]["selector"]["matchLabels"]
+    assert template["metadata"]["labels"].items() >= selector.items()
+
+
+def pod_monitor() -> dict[str, Any]:
+    folder = K8S / "monitoring"
+    assert load_yaml(folder / "kustomization.yaml")["resources"] == ["podmonitor.yaml"]
+    (doc,) = load_yaml_docs(read(folder / "podmonitor.yaml"))
+    assert (doc["apiVersion"], doc["kind"]) == ("monitoring.coreos.com/v1", "PodMonitor")
+    (endpoint,) = doc["spec"]["podMetricsEndpoints"]
+    assert (endpoint["port"], endpoint["path"]) == ("metrics", "/metrics")
+    found: dict[str, Any] = doc
+    return found
+
+
+def test_the_pod_monitor_is_opt_in() -> None:
+    """Applying a PodMonitor fails where the Prometheus Operator's CRDs are missing, so the
+    default kustomization leaves infra/k8s/monitoring out."""
+    assert "monitoring" not in load_yaml(K8S / "kustomization.yaml")["resources"]
+    pod_monitor()

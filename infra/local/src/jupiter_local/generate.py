@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Final
 
+from jupiter_common.flink.metrics import CLUSTER_PORT, reporter_configuration
 from jupiter_common.registry import Job, check_registry, jobs
 from jupiter_local.paths import REPO
 
@@ -32,6 +33,11 @@ END: Final = "# <<< generated"
 COMPOSE: Final = Path("infra/compose")
 K8S_JOBS: Final = Path("infra/k8s/jobs")
 CHECKPOINTS: Final = "file:///opt/flink/checkpoints"
+REPORTER: Final = "".join(
+    f"\n        {key}: {value}" for key, value in reporter_configuration(CLUSTER_PORT).items()
+)
+"""FLINK_PROPERTIES lines of every Flink process of a job: the Prometheus reporter
+(docs/observability.md; infra/observability/prometheus/prometheus.yml scrapes its port)."""
 
 
 class GenerateError(Exception):
@@ -73,7 +79,7 @@ services:
         jobmanager.rpc.address: {jm}
         parallelism.default: ${{{prefix}_PARALLELISM:-1}}
         jobmanager.memory.process.size: ${{{prefix}_JOBMANAGER_MEMORY:-1600m}}
-        execution.shutdown-on-application-finish: false
+        execution.shutdown-on-application-finish: false{REPORTER}
     ports:
       - "127.0.0.1:${{{prefix}_REST_PORT:-{job.rest_port}}}:8081"
 
@@ -90,7 +96,7 @@ services:
       JUPITER_TASKMANAGERS: ${{{prefix}_TASKMANAGERS:-1}}
       FLINK_PROPERTIES: |
         jobmanager.rpc.address: {jm}
-        taskmanager.memory.process.size: ${{{prefix}_TASKMANAGER_MEMORY:-2048m}}
+        taskmanager.memory.process.size: ${{{prefix}_TASKMANAGER_MEMORY:-2048m}}{REPORTER}
     deploy:
       replicas: ${{{prefix}_TASKMANAGERS:-1}}
 
