@@ -8,6 +8,7 @@ these tests never touch the working tree.
 from __future__ import annotations
 
 import dataclasses
+import os
 import shutil
 import subprocess
 import tomllib
@@ -24,7 +25,7 @@ from jupiter_common.errors import SettingsError
 from jupiter_common.registry import Job, get_job
 from jupiter_common.settings import load_settings
 from jupiter_common.tables import SESSION_MOVEMENTS
-from jupiter_local import cluster, demo, generate
+from jupiter_local import cluster, demo, generate, localrun
 
 TOY = Job(
     name="toy",
@@ -184,7 +185,7 @@ def help_of(main: Callable[[list[str]], int], *args: str) -> None:
 
 
 def test_a_toy_job_reaches_every_place_that_reads_the_registry(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     with pytest.raises(SettingsError, match="job: must be one of base, events, movements"):
         load_settings("toy", environ={})
@@ -203,6 +204,8 @@ def test_a_toy_job_reaches_every_place_that_reads_the_registry(
         capsys.readouterr()
         help_of(main, *args)
         assert listed in " ".join(capsys.readouterr().out.split()), (main.__module__, listed)
-    # The local runs start its module; the demo and bench read its table and sample columns
-    # (through get_job, as localrun does).
+    # The local runs start its module (which this toy lacks: the run fails saying so); the demo
+    # and bench read its table and sample columns the same way (get_job).
+    with pytest.raises(RuntimeError, match="No module named jupiter_toy"):
+        localrun.run_bounded("toy", dict(os.environ), tmp_path / "toy.log")
     assert get_job("toy").table.name == "session_toys"
