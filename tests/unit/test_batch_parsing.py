@@ -27,6 +27,8 @@ from parsing_corpus import CASES, fuzz_inputs
 from support import SEED
 
 import jupiter_common.batch_parsing as batch_parsing
+import jupiter_common.batch_parsing.checks as batch_checks
+import jupiter_common.batch_parsing.reading as batch_reading
 from jupiter_common.batch_parsing import MAX_BRACKETS, MAX_DIGITS, ParsedBatch, parse_batch
 from jupiter_common.parsing import ParseResult, Rejection, parse_session
 from jupiter_common.schema import COORDINATE_FIELDS, STATUS_PATTERN, SessionMessage
@@ -836,8 +838,8 @@ def test_agrees_on_edge_case(value: bytes | None) -> None:
 def exhaustive_reading(monkeypatch: pytest.MonkeyPatch) -> None:
     """Read every piece Arrow accepts, however small and however many refusals it takes, so
     that as many records as possible face the fast path's checks."""
-    monkeypatch.setattr(batch_parsing, "MIN_READ_RECORDS", 1)
-    monkeypatch.setattr(batch_parsing, "MAX_FAILED_READS", 10**9)
+    monkeypatch.setattr(batch_reading, "MIN_READ_RECORDS", 1)
+    monkeypatch.setattr(batch_reading, "MAX_FAILED_READS", 10**9)
 
 
 @pytest.mark.usefixtures("exhaustive_reading")
@@ -918,7 +920,7 @@ def test_the_differential_tests_compare_over_100k_records() -> None:
 @pytest.fixture
 def reader_for_any_size(monkeypatch: pytest.MonkeyPatch) -> None:
     """Use the Arrow reader even for a batch of one (normally parse_session is cheaper)."""
-    monkeypatch.setattr(batch_parsing, "MIN_READ_RECORDS", 1)
+    monkeypatch.setattr(batch_reading, "MIN_READ_RECORDS", 1)
 
 
 def test_empty_batch() -> None:
@@ -1055,7 +1057,7 @@ def test_a_failing_fast_path_falls_back_to_parse_session(
 
 
 def test_large_parts_are_read_in_halves(monkeypatch: pytest.MonkeyPatch, spy: Spy) -> None:
-    monkeypatch.setattr(batch_parsing, "MAX_READ_BYTES", 20_000)
+    monkeypatch.setattr(batch_reading, "MAX_READ_BYTES", 20_000)
     values = list(clean_values()[:400])
     assert_agrees(values, parse_batch(values))
     assert spy.calls == 0
@@ -1073,12 +1075,12 @@ def test_values_of_other_types() -> None:
 
 
 def test_the_fast_status_rule_is_the_schemas() -> None:
-    assert f"^{STATUS_PATTERN.pattern}$" == batch_parsing._STATUS_RE
+    assert f"^{STATUS_PATTERN.pattern}$" == batch_checks._STATUS_RE
 
 
 @pytest.mark.parametrize("field", COORDINATE_FIELDS)
 def test_the_fast_coordinate_limits_are_the_schemas(field: str) -> None:
-    limit = batch_parsing._LIMITS[field]
+    limit = batch_checks._LIMITS[field]
     for value, valid in ((limit, True), (-limit, True), (math.nextafter(limit, math.inf), False)):
         result = parse_session(dumps({field: value}))
         assert isinstance(result, SessionMessage) is valid, (field, value)
