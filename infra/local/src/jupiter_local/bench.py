@@ -33,7 +33,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
-from jupiter_common.tables import SESSION_EVENTS, SESSION_MOVEMENTS, SESSIONS_BASE
+from jupiter_common.registry import get_job
 from jupiter_local import bench_live
 from jupiter_local import bench_report as report
 from jupiter_local.kafka_engine import run_engine
@@ -59,11 +59,6 @@ PARTITIONS: Final = 4
 # for 20-60 s and the engine for ~10 s after its first block, and a full run took 5-6 minutes
 # on the 2-core development machine.
 DEFAULT_MESSAGES: Final = 1_000_000
-TABLES: Final = {
-    "movements": SESSION_MOVEMENTS.name,
-    "base": SESSIONS_BASE.name,
-    "events": SESSION_EVENTS.name,
-}
 PROGRESS_EVERY_S: Final = 30.0
 
 
@@ -100,7 +95,8 @@ def _bounded(
     work.mkdir(parents=True)
     store = work / "clickhouse"
     env = job_env(bootstrap, topic, store, work, **extra)
-    with TreeUsage() as usage, LandingWatch(store / "data" / "default" / TABLES[job]) as landing:
+    table = get_job(job).table.name
+    with TreeUsage() as usage, LandingWatch(store / "data" / "default" / table) as landing:
         started = time.monotonic()
         with progress_bar(f"{job}-job on {label}", None) as bar:
             run = run_bounded(job, env, work / "job.log", _progress(f"{job}-job", usage, bar))
@@ -206,19 +202,20 @@ def throughput(
             print(report.failure(job, exc))
             ok = False
             continue
-        # Table names are this project's constants, never input.
-        landed = int(query(full.store, f"SELECT count() FROM {TABLES[job]} FINAL")[0][0])  # noqa: S608
+        # Table names come from the job registry, never from input.
+        table = get_job(job).table.name
+        landed = int(query(full.store, f"SELECT count() FROM {table} FINAL")[0][0])  # noqa: S608
         print(
             f"  {job}-job: empty topic {empty.seconds:.1f} s, full topic {full.seconds:.1f} s"
             f" (rows landing from {report.fmt(full.first_block_seconds, 's', 1)} to"
             f" {report.fmt(full.last_row_seconds, 's', 1)});"
-            f" {TABLES[job]}: {landed:,} rows landed, {expected[job]:,} expected"
+            f" {table}: {landed:,} rows landed, {expected[job]:,} expected"
             f" -> {'OK' if landed == expected[job] else 'MISMATCH'}",
             flush=True,
         )
         ok &= landed == expected[job]
         jobs[job] = {
-            "table": TABLES[job],
+            "table": table,
             "empty_peak_rss_mb": report.rounded(empty.usage.peak_mb),
             **report.throughput_result(
                 messages=messages,

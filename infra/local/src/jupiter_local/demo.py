@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from jupiter_common.registry import get_job, job_names
 from jupiter_local.localrun import (
     count_records,
     ensure_broker,
@@ -31,13 +32,6 @@ from jupiter_local.paths import REPO
 from jupiter_local.producer import produce
 from jupiter_local.progress import Bar, progress_bar
 from jupiter_local.synthetic import GeneratorConfig, generate
-
-TABLES = {"base": "sessions_base", "events": "session_events", "movements": "session_movements"}
-SAMPLE_COLUMNS = {
-    "base": "session_id, vehicle_id, started_at, start_lat, start_lon",
-    "events": "session_id, timestamp, previous_status, status, lat, lon",
-    "movements": "session_id, timestamp, status, lat, lon",
-}
 
 
 def checkpoint_note(checkpoints: Path, bar: Bar) -> Callable[[float], None]:
@@ -61,7 +55,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--sessions", type=int, default=300)
     parser.add_argument("--pings", type=int, default=20)
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--jobs", default="base,events,movements")
+    parser.add_argument(
+        "--jobs", default=",".join(job_names()), help="the jobs to run (default: %(default)s)"
+    )
     parser.add_argument("--work-dir", type=Path, default=REPO / ".jupiter" / "demo")
     args = parser.parse_args(argv)
     jobs = [j for j in args.jobs.split(",") if j]
@@ -110,8 +106,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         with progress_bar(f"{job}-job", None) as bar:
             note = checkpoint_note(work / job / "checkpoints", bar)
             run = run_bounded(job, env, work / job / "job.log", note)
-        table = TABLES[job]
-        # Table and column names below are this script's constants, never input.
+        table = get_job(job).table.name
+        # Table and column names below come from the job registry, never from input.
         landed = query(store, f"SELECT count() FROM {table} FINAL")[0][0]  # noqa: S608
         ok = landed == expected[job]
         failures += not ok
@@ -122,7 +118,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         for row in query(
             store,
-            f"SELECT {SAMPLE_COLUMNS[job]} FROM {table} FINAL ORDER BY session_id LIMIT 3",  # noqa: S608
+            f"SELECT {', '.join(get_job(job).sample_columns)} FROM {table} FINAL"  # noqa: S608
+            " ORDER BY session_id LIMIT 3",
         ):
             print("   ", " | ".join(str(v) for v in row))
 
