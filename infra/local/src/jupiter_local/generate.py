@@ -58,7 +58,12 @@ def compose_file(job: Job, version: str, template: str) -> str:
     image = f"{job.distribution}:${{{prefix}_IMAGE_TAG:-{version}}}"
     # Top-level networks, volumes and secrets as the template declares them: `extends` takes
     # services only.
-    shared = template[template.index("\nnetworks:") + 1 :]
+    start = template.find("\nnetworks:")
+    if start < 0:
+        raise GenerateError(
+            f"{COMPOSE}/job-cluster.yaml: no top-level networks: (then volumes, secrets)"
+        )
+    shared = template[start + 1 :]
     return f"""# {MARK}.
 # {job.name}-job as a Flink application cluster of its own: the services of job-cluster.yaml
 # (read its header) with this job's names, image and {prefix}_* variables.
