@@ -39,8 +39,9 @@ from jupiter_common.errors import JupiterError
 from jupiter_common.flink.environment import REQUIRED_JARS, SILENCE_ENVIRONMENT_DUMP
 from jupiter_common.registry import jobs
 from jupiter_common.settings import Settings, drop_secret_variables, load_settings
+from jupiter_local.endpoint import start_endpoint, stop_endpoint
 from jupiter_local.paths import REPO
-from jupiter_local.processes import process_alive, terminate, wait_for
+from jupiter_local.processes import wait_for
 
 PYFLINK_HOME = Path(pyflink.__file__).resolve().parent
 TERMINAL_STATES = frozenset({"FINISHED", "FAILED", "CANCELED", "SUSPENDED"})
@@ -170,7 +171,7 @@ def _answers(cluster: Cluster) -> bool:
 def start(cluster: Cluster, slots: int, clickhouse: bool = True) -> None:
     """Start the cluster (and the local ClickHouse endpoint) unless it already answers."""
     if clickhouse:
-        _start_clickhouse(cluster)
+        start_endpoint(cluster.home, cluster.clickhouse_port)
     if _answers(cluster):
         print(f"cluster already running at {cluster.rest}")
         return
@@ -214,55 +215,8 @@ def _link_lib(cluster: Cluster) -> None:
 
 def stop(cluster: Cluster) -> None:
     _run([str(PYFLINK_HOME / "bin" / "stop-cluster.sh")], cluster.daemon_env())
-    _stop_clickhouse(cluster)
+    stop_endpoint(cluster.home)
     print("cluster stopped")
-
-
-def _clickhouse_pid_file(cluster: Cluster) -> Path:
-    return cluster.home / "clickhouse-http.pid"
-
-
-def _start_clickhouse(cluster: Cluster) -> None:
-    pid_file = _clickhouse_pid_file(cluster)
-    if pid_file.exists() and process_alive(int(pid_file.read_text())):
-        return
-    cluster.home.mkdir(parents=True, exist_ok=True)
-    log = (cluster.home / "clickhouse-http.log").open("a")
-    subprocess.Popen(  # runs on after this command returns, until `stop`
-        [
-            sys.executable,
-            "-m",
-            "jupiter_local.chdb_http",
-            "--path",
-            str(cluster.home / "clickhouse"),
-            "--port",
-            str(cluster.clickhouse_port),
-            "--pid-file",
-            str(pid_file),
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    _wait(lambda: _ping(cluster.clickhouse_port), 60, "the local ClickHouse endpoint")
-
-
-def _stop_clickhouse(cluster: Cluster) -> None:
-    pid_file = _clickhouse_pid_file(cluster)
-    if not pid_file.exists():
-        return
-    pid = int(pid_file.read_text())
-    if process_alive(pid) and not terminate(pid, 30):
-        raise ClusterError(f"the ClickHouse endpoint (pid {pid}) survived SIGKILL")
-    pid_file.unlink(missing_ok=True)
-
-
-def _ping(port: int) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2) as r:
-            return bool(r.status == 200)
-    except (urllib.error.URLError, OSError):
-        return False
 
 
 def _run(command: Sequence[str], env: Mapping[str, str]) -> str:
@@ -407,7 +361,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "rescale":
             savepoint = stop_job(cluster, args.job)
             deploy(cluster, args.job, args.parallelism, savepoint)
-    except (ClusterError, urllib.error.URLError) as exc:
+    except (JupiterError, urllib.error.URLError) as exc:
         print(f"cluster {args.command}: {exc}", file=sys.stderr)
         return 1
     return 0
