@@ -249,7 +249,9 @@ def throughput(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m jupiter_local.bench", description=__doc__.splitlines()[0]
+    )
     parser.add_argument(
         "--messages", type=int, default=DEFAULT_MESSAGES, help="about how many messages"
     )

@@ -166,7 +166,9 @@ def problems(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m jupiter_local.chaos", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--full", action="store_true", help="the full profile (default: short)")
     parser.add_argument(
         "--scenario", action="append", choices=list(SCENARIOS), help="repeatable; default: all"

@@ -321,7 +321,10 @@ def vertex_parallelism(cluster: Cluster, job_id: str) -> dict[str, int]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Local Flink standalone cluster for Jupiter")
+    parser = argparse.ArgumentParser(
+        prog="python -m jupiter_local.cluster",
+        description="Local Flink standalone cluster for Jupiter",
+    )
     parser.add_argument("--rest-port", type=int, default=8081)
     parser.add_argument("--rpc-port", type=int, default=6123)
     parser.add_argument("--clickhouse-port", type=int, default=8123)

@@ -51,7 +51,9 @@ def checkpoint_note(checkpoints: Path, bar: Bar) -> Callable[[float], None]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m jupiter_local.demo", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--sessions", type=int, default=300)
     parser.add_argument("--pings", type=int, default=20)
     parser.add_argument("--seed", type=int, default=7)

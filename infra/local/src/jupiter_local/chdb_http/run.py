@@ -102,7 +102,8 @@ def _owns_pid_file(pid_file: Path) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        description="Serve a chDB directory over ClickHouse's HTTP interface (local/test tool)."
+        prog="python -m jupiter_local.chdb_http",
+        description="Serve a chDB directory over ClickHouse's HTTP interface (local/test tool).",
     )
     parser.add_argument("--path", default=".jupiter/clickhouse-http", help="chDB data directory")
     parser.add_argument("--host", default="127.0.0.1")
