@@ -20,6 +20,8 @@ import pytest
 from dashboard import dashboard_metric_names, exported_metrics
 from support import StreamingJob, job_environment, produce, query, unique, wait_until
 
+from jupiter_common.flink.metrics import LATENCY_BOUNDS_MS
+
 pytestmark = pytest.mark.e2e
 
 METRIC_PREFIX = "flink_taskmanager_job_task_operator_jupiter_"
@@ -109,9 +111,12 @@ def test_the_dashboards_metrics_are_exported_and_the_latency_histogram_has_sampl
         for found, value in samples[METRIC_PREFIX + "table_le_event_to_queryable_ms_bucket"]
         if found.get("table") == "session_movements"
     }
-    assert buckets["Inf"] == VALID
-    within = min(int(le) for le, count in buckets.items() if le != "Inf" and count == VALID)
-    assert within <= max(waited, 1000), f"every row landed within {waited:.0f} ms: {buckets}"
+    assert set(buckets) == {*map(str, LATENCY_BOUNDS_MS), "Inf"}, "every bucket is exported"
+    counts = [buckets[str(bound)] for bound in LATENCY_BOUNDS_MS] + [buckets["Inf"]]
+    assert counts == sorted(counts) and counts[-1] == VALID, f"cumulative buckets: {buckets}"
+    # Every row landed after it was produced and before now: within the first bound >= that.
+    bound = next((str(b) for b in LATENCY_BOUNDS_MS if b >= waited), "Inf")
+    assert buckets[bound] == VALID, f"rows slower than {waited:.0f} ms: {buckets}"
     latency_sum = total(samples, METRIC_PREFIX + "table_event_to_queryable_ms_sum", **table)
     assert 0 < latency_sum <= VALID * waited
     assert total(samples, METRIC_PREFIX + "reason_records_rejected") == len(MALFORMED)
