@@ -17,6 +17,7 @@ from rich.console import Console
 from jupiter_common.dead_letter import MAX_PAYLOAD_BYTES, SourceRecord, dead_letter
 from jupiter_common.parsing import Rejection, RejectReason
 from jupiter_common.settings import load_shared_settings
+from jupiter_ops import dead_letters
 from jupiter_ops.kafka import PartitionLag
 from jupiter_ops.letters import (
     DeadLetterSelectionError,
@@ -228,3 +229,28 @@ def test_the_view_shows_lag_rows_states_dead_letters_and_what_failed() -> None:
     assert "the embedded store is open in another process" in text
     assert "not_json" in text and "bad_uuid" in text
     assert "no table" in text
+
+
+def test_lag_counts_from_the_commit_or_from_the_partition_start() -> None:
+    assert PartitionLag(0, committed=40, end=50, start=0).lag == 10
+    assert PartitionLag(0, committed=None, end=50, start=20).lag == 30
+    assert PartitionLag(0, committed=50, end=50, start=0).lag == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["replay"], "say what to replay"),
+        (["replay", "--id", "0:1", "--job", "events"], "--id selects on its own"),
+        (["replay", "--id", "one"], "not a dead letter id"),
+        (["list", "--limit", "0"], "--limit must be at least 1"),
+        (["list", "--since", "soon"], "--since 'soon'"),
+        (["show", "7"], "not a dead letter id"),
+    ],
+)
+def test_dead_letters_refuses_unclear_selections_before_reading_kafka(
+    args: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # KAFKA_BOOTSTRAP is not reachable here: each refusal comes before Kafka is asked.
+    assert dead_letters.main(args) == 2
+    assert message in capsys.readouterr().err
