@@ -17,7 +17,7 @@ from rich.console import Console
 from jupiter_common.dead_letter import MAX_PAYLOAD_BYTES, SourceRecord, dead_letter
 from jupiter_common.parsing import Rejection, RejectReason
 from jupiter_common.settings import load_shared_settings
-from jupiter_ops import dead_letters
+from jupiter_ops import dead_letters, snapshot
 from jupiter_ops.kafka import PartitionLag
 from jupiter_ops.letters import (
     DeadLetterSelectionError,
@@ -254,3 +254,28 @@ def test_dead_letters_refuses_unclear_selections_before_reading_kafka(
     # KAFKA_BOOTSTRAP is not reachable here: each refusal comes before Kafka is asked.
     assert dead_letters.main(args) == 2
     assert message in capsys.readouterr().err
+
+
+class _Record:
+    def __init__(self, value: bytes) -> None:
+        self._value = value
+
+    def value(self) -> bytes:
+        return self._value
+
+
+def test_dead_letters_of_the_hour_are_counted_by_job_and_reason_up_to_a_bound(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    records = [letter(b"{}", job="events").letter.to_bytes()] * 3 + [b"junk"]
+    records += [letter(b"x", reason=RejectReason.NOT_JSON).letter.to_bytes()]
+    monkeypatch.setattr(snapshot, "read_topic", lambda *_: iter(map(_Record, records)))
+    counts = snapshot.dead_letters_by_reason(load_shared_settings({}), 0)
+    assert counts == {
+        ("events", "missing_field"): 3,
+        ("?", "not a dead letter"): 1,
+        ("movements", "not_json"): 1,
+    }
+    monkeypatch.setattr(snapshot, "MAX_DEAD_LETTERS_COUNTED", 2)
+    counts = snapshot.dead_letters_by_reason(load_shared_settings({}), 0)
+    assert counts == {("events", "missing_field"): 2, ("(more)", "counting stopped after 2"): 1}

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TypeVar
+from typing import Final, TypeVar
 from urllib.parse import urlparse
 
 from jupiter_common.clickhouse import connect, explain_store_error
@@ -33,6 +33,8 @@ from jupiter_common.settings import Settings
 from jupiter_ops.kafka import UNREACHABLE, PartitionLag, group_lag, read_topic
 
 T = TypeVar("T")
+
+MAX_DEAD_LETTERS_COUNTED: Final = 50_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,9 +149,14 @@ def table_rows(settings: Settings) -> dict[str, Rows]:
 
 
 def dead_letters_by_reason(settings: Settings, since_ms: int) -> Counter[tuple[str, str]]:
-    """Dead letters written since ``since_ms`` (Unix ms), counted by (job, reason)."""
+    """Dead letters written since ``since_ms`` (Unix ms), counted by (job, reason). Reading
+    stops after :data:`MAX_DEAD_LETTERS_COUNTED` (each up to 512 KiB), so that a flood of them
+    cannot stall the view; the counts then say so."""
     counts: Counter[tuple[str, str]] = Counter()
-    for message in read_topic(settings, settings.dead_letter_topic, since_ms):
+    for seen, message in enumerate(read_topic(settings, settings.dead_letter_topic, since_ms)):
+        if seen == MAX_DEAD_LETTERS_COUNTED:
+            counts[("(more)", f"counting stopped after {seen:,}")] += 1
+            break
         try:
             letter = DeadLetter.from_json(message.value() or b"")
         except (ValueError, TypeError):
