@@ -81,7 +81,7 @@ def test_rescale_movements_while_the_others_keep_running(
     half = len(records) // 2
     produced = produce(kafka_bootstrap, topic, records[:half])
 
-    ids = {job: cluster_tool.deploy(cluster, job, 1) for job in cluster_tool.JOBS}
+    ids = {job: cluster_tool.deploy(cluster, job, 1) for job in cluster_tool.job_folders()}
 
     def caught_up(job: str) -> bool:
         done, end = committed_offsets(kafka_bootstrap, topic, f"jupiter-{job}")
@@ -118,4 +118,4 @@ def test_rescale_movements_while_the_others_keep_running(
         assert [tuple(r) for r in client.query(sql).result_rows] == rows
 
     for job in ("base-job", "events-job"):
-        assert cluster_tool.running_job(cluster, cluster_tool.JOBS[job]) == ids[job]
+        assert cluster_tool.running_job(cluster, cluster_tool.job_folders()[job]) == ids[job]
