@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 from collections import Counter as Tally
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import numpy as np
 import pyarrow as pa
@@ -86,23 +88,81 @@ def test_pyflink_ships_the_reporter_jar() -> None:
     assert jar is not None and jar.is_file(), "pyflink/plugins/metrics-prometheus is missing"
 
 
-def test_a_local_run_gets_the_reporter_its_jar_on_the_class_path_and_a_url(
-    capsys: pytest.CaptureFixture[str],
+def test_a_local_run_gets_the_reporter_on_the_rest_of_the_range_and_its_jar_on_the_class_path(
+    taken_port: int,
 ) -> None:
-    settings = load_settings("movements", {})
+    settings = load_settings("movements", {"METRICS_PORT": f"{taken_port}-{taken_port + 3}"})
     environ = {"HADOOP_CLASSPATH": "/some/other.jar"}
     conf = enable_local_reporter(settings, environ)
-    port = int(conf["metrics.reporter.prom.port"])
-    assert 9249 <= port <= 9259 or _free(port)
-    assert conf == {
-        "metrics.reporter.prom.factory.class": metrics.REPORTER_FACTORY,
-        "metrics.reporter.prom.port": str(port),
-    }
+    first, _, last = conf["metrics.reporter.prom.port"].partition("-")
+    assert taken_port < int(first) <= int(last) == taken_port + 3, "from the first free port on"
+    assert conf["metrics.reporter.prom.factory.class"] == metrics.REPORTER_FACTORY
     jar = reporter_jar({})
     assert environ["HADOOP_CLASSPATH"].split(os.pathsep) == ["/some/other.jar", str(jar)]
-    assert capsys.readouterr().out == f"metrics: http://localhost:{port}/metrics\n"
     enable_local_reporter(settings, environ)  # a second time: the jar is on it once
     assert environ["HADOOP_CLASSPATH"].count(str(jar)) == 1
+
+
+class Endpoint:
+    """A Prometheus endpoint on a free port that serves ``body``."""
+
+    def __init__(self, body: str, port: int = 0) -> None:
+        data = body.encode()
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self.send_response(200)
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = HTTPServer(("", port), Handler)
+        self.port = int(self.server.server_address[1])
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def neighbours(first: str, second: str) -> tuple[Endpoint, Endpoint]:
+    """Two endpoints on consecutive ports."""
+    for port in range(23_000, 24_000, 7):
+        try:
+            one = Endpoint(first, port)
+        except OSError:
+            continue
+        try:
+            return one, Endpoint(second, port + 1)
+        except OSError:
+            one.close()
+    raise AssertionError("no two consecutive free ports")
+
+
+def test_the_url_announced_is_the_port_that_serves_the_job(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ours, other = "9f0e", "1a2b"
+    theirs, mine = neighbours(f'flink_jobmanager_job_uptime{{job_id="{other}",}} 1.0\n',
+                              f'flink_jobmanager_job_uptime{{job_id="{ours}",}} 1.0\n')  # fmt: skip
+    try:
+        monkeypatch.setattr(metrics, "_served_from", (theirs.port, mine.port))
+        settings = load_settings("movements", {})
+        url = metrics.announce_endpoint(settings, ours, timeout_s=0)
+        assert url == f"http://localhost:{mine.port}/metrics"
+        assert capsys.readouterr().out == f"metrics: {url}\n"
+        assert metrics.announce_endpoint(settings, "0000", timeout_s=0) is None
+        assert capsys.readouterr().out == "", "nothing announced for a job no port serves"
+    finally:
+        theirs.close()
+        mine.close()
+
+
+def test_nothing_to_announce_without_a_local_reporter(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(metrics, "_served_from", None)
+    assert metrics.announce_endpoint(load_settings("movements", {}), "9f0e") is None
 
 
 def test_no_reporter_when_off_or_when_the_jvm_is_a_clusters() -> None:

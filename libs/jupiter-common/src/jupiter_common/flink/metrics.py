@@ -23,10 +23,12 @@ from __future__ import annotations
 
 import errno
 import glob
+import http.client
 import logging
 import os
 import socket
 import time
+import urllib.request
 from collections.abc import MutableMapping, Sequence
 from pathlib import Path
 from typing import Final, Protocol
@@ -124,14 +126,17 @@ def enable_local_reporter(
 ) -> dict[str, str]:
     """For a run whose MiniCluster starts in this process, *before* PyFlink starts its JVM
     (creating a PyFlink ``Configuration`` starts it): put the reporter's jar on that JVM's class
-    path (``HADOOP_CLASSPATH`` of ``environ``, default ``os.environ``), print the metrics URL,
-    and return the Flink configuration that starts the reporter. Empty when ``METRICS_PORT``
-    is off, or when the JVM is not ours to start (``flink run``, an application cluster: the
-    cluster's own reporter serves the metrics).
+    path (``HADOOP_CLASSPATH`` of ``environ``, default ``os.environ``) and return the Flink
+    configuration that starts the reporter; :func:`announce_endpoint` prints its URL once the
+    job runs. Empty when ``METRICS_PORT`` is off, or when the JVM is not ours to start (``flink
+    run``, an application cluster: the cluster's own reporter serves the metrics).
 
-    The port is the first free one of ``METRICS_PORT``'s range, chosen here so that the URL
-    printed is the one served; with the default range all taken (many local jobs at once), any
-    free port. A port given explicitly and taken raises :class:`MetricsPortError`."""
+    The reporter gets the range from the first port of ``METRICS_PORT`` free now to its end:
+    Flink binds the first one free when the JVM starts, seconds later, when another job starting
+    at the same time may have taken it. With the default range all taken (many local jobs at
+    once), any free port; a port or range given explicitly and all taken raises
+    :class:`MetricsPortError`."""
+    global _served_from
     env = os.environ if environ is None else environ
     ports = port_range(settings)
     if ports is None or "PYFLINK_GATEWAY_PORT" in env:
@@ -142,11 +147,47 @@ def enable_local_reporter(
         return {}
     default = "metrics_port" not in settings.model_fields_set
     port = free_port(*ports, any_if_busy=default)
+    last = ports[1] if ports[0] <= port <= ports[1] else port
     classpath = [p for p in env.get("HADOOP_CLASSPATH", "").split(os.pathsep) if p]
     if str(jar) not in classpath:
         env["HADOOP_CLASSPATH"] = os.pathsep.join([*classpath, str(jar)])
-    announce(settings, f"metrics: http://localhost:{port}/metrics")  # a JSON object in JSON mode
-    return reporter_configuration(port)
+    _served_from = (port, last)
+    return reporter_configuration(f"{port}-{last}" if last > port else port)
+
+
+_served_from: tuple[int, int] | None = None
+"""The ports the reporter of this process's MiniCluster binds one of (set by
+:func:`enable_local_reporter`: one job per process)."""
+
+
+def announce_endpoint(settings: Settings, job_id: str, timeout_s: float = 10.0) -> str | None:
+    """Print ``metrics: <url>`` for the endpoint that serves the job ``job_id`` (a local run's,
+    see :func:`enable_local_reporter`) and return the URL: the port of the range whose metrics
+    carry the job's id, which the JobManager registers when the job is submitted. None, with a
+    warning, when no port serves it within ``timeout_s`` (the reporter could not start: see the
+    Flink log), or when this process started no reporter."""
+    if _served_from is None:
+        return None
+    first, last = _served_from
+    deadline = time.monotonic() + timeout_s
+    while True:
+        for port in range(first, last + 1):
+            url = f"http://localhost:{port}/metrics"
+            if _serves_job(url, job_id):
+                announce(settings, f"metrics: {url}")  # a JSON object with LOG_FORMAT=json
+                return url
+        if time.monotonic() > deadline:
+            log.warning("no Prometheus endpoint on ports %d-%d serves job %s", first, last, job_id)
+            return None
+        time.sleep(0.5)
+
+
+def _serves_job(url: str, job_id: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - http://localhost
+            return f'job_id="{job_id}"'.encode() in response.read()
+    except (OSError, http.client.HTTPException):  # nothing there (yet), or not HTTP
+        return False
 
 
 def event_time_column(table: TableSpec) -> str:

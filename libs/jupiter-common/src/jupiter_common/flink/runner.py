@@ -25,6 +25,7 @@ from pyflink.java_gateway import get_gateway
 from jupiter_common.clickhouse import connect, ensure_table
 from jupiter_common.errors import JupiterError
 from jupiter_common.flink.environment import create_environment
+from jupiter_common.flink.metrics import announce_endpoint
 from jupiter_common.flink.pipeline import Pipeline
 from jupiter_common.flink.restore import restore_point
 from jupiter_common.flink.status_line import foreground
@@ -92,6 +93,7 @@ def run_job(spec: JobSpec, argv: Sequence[str] | None = None) -> int:
                 return 0
             result.wait()
         else:
+            announce_endpoint(settings, str(client.get_job_id()))  # metrics URL (flink.metrics)
             with foreground(client, settings):  # the web UI's URL, the status line
                 if settings.bounded:
                     result.wait()
