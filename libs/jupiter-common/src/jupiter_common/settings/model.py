@@ -1,32 +1,11 @@
-"""Settings from environment variables.
-
-Names and defaults follow the single-process PyFlink service Jupiter replaces
-(``KAFKA_BOOTSTRAP=kafka:9092``, ``CLICKHOUSE_HOST=clickhouse`` ...), so a container gets sensible
-values with nothing set.
-Each job passes its own name, which sets its default consumer group and Flink job name.
-
-Settings are read once, in the job's driver process, and handed to the Flink functions as a
-frozen value: the Python workers never read the environment themselves.
-
-Secrets (``CLICKHOUSE_PASSWORD``, ``KAFKA_SASL_PASSWORD``) can also be given as files, the
-``*_FILE`` convention of container secrets: ``CLICKHOUSE_PASSWORD_FILE=/run/secrets/...`` reads
-the password from that file, so no secret needs to be an environment variable at all. The driver
-removes the secret variables from its own environment before it starts Flink
-(:func:`drop_secret_variables`): Flink's Python runner logs the whole environment of its Python
-workers, which it inherits from the JVM, which inherits it from the driver.
-
-TLS to ClickHouse is given as PEM files (``CLICKHOUSE_CA_CERT``, ``CLICKHOUSE_CLIENT_CERT``,
-``CLICKHOUSE_CLIENT_KEY``): paths, not contents. They are checked here, at start-up, and read again
-by every client, in the driver and in the TaskManagers' Python workers, so each file must be at
-the same path on every Flink process.
-"""
+"""The :class:`Settings` model: every setting, its variable (the field's alias), default and
+accepted values. Read through :func:`~jupiter_common.settings.load_settings`."""
 
 from __future__ import annotations
 
 import os
 import re
 import ssl
-from collections.abc import Mapping, MutableMapping
 from pathlib import Path
 from typing import Any, Final, Literal
 
@@ -35,15 +14,15 @@ from pydantic import (
     ConfigDict,
     Field,
     SecretStr,
-    ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
 )
-from pydantic_core import ErrorDetails
 
 from jupiter_common.errors import SettingsError
 from jupiter_common.registry import get_job, job_names
+from jupiter_common.settings.pem import PEM_KINDS, check_pem, no_password, ssl_reason
+from jupiter_common.settings.ports import parse_ports
 
 JOB_NAMES: Final = job_names()
 """The jobs of :mod:`jupiter_common.registry` when this module was imported; validation reads the
@@ -51,18 +30,8 @@ registry itself (``job_names()``) each time."""
 NO_JOB: Final = ""
 """The ``job`` of settings loaded for no job in particular (:func:`load_shared_settings`): what a
 tool that acts on every job (``query``, ``status``, ``dead-letters``) reads."""
-SECRET_FILE_SUFFIX: Final = "_FILE"  # noqa: S105 - a name suffix, not a password
-"""``<secret variable>_FILE`` names a file that holds the secret (see the module docstring)."""
-_SECRET_FILE_MAX_BYTES: Final = 64 * 1024
 _IDENTIFIER: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 _KAFKA_NAME: Final = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
-_PEM_FILE_MAX_BYTES: Final = 1024 * 1024
-_PEM_KINDS: Final = {
-    "clickhouse_ca_cert": "CA",
-    "clickhouse_client_cert": "certificate",
-    "clickhouse_client_key": "key",
-}
-_SSL_LOCATION: Final = re.compile(r"\s*\(_ssl\.c:\d+\)$")
 
 StartingOffsets = Literal["group-offsets", "earliest", "latest"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
@@ -176,38 +145,20 @@ class Settings(BaseModel):
     def _upper(cls, value: Any) -> Any:
         return value.upper() if isinstance(value, str) else value
 
-    @field_validator("log_format", "flink_web_ui_port", mode="before")
+    @field_validator("log_format", mode="before")
     @classmethod
     def _lower(cls, value: Any) -> Any:
         return value.strip().lower() if isinstance(value, str) else value
 
-    @field_validator("flink_web_ui_port")
+    @field_validator("flink_web_ui_port", mode="before")
     @classmethod
-    def _web_ui_port(cls, value: str) -> str:
-        found = re.fullmatch(r"(\d{1,5})(?:-(\d{1,5}))?", value)
-        if value == "off" or (found and found[1] == "0" and not found[2]):
-            return value
-        if not found or not 1 <= int(found[1]) <= int(found[2] or found[1]) <= 65535:
-            raise ValueError(
-                "must be a port or a range first-last (1-65535), 0 (any free port), or off"
-            )
-        return value
+    def _web_ui_port(cls, value: Any) -> Any:
+        return parse_ports(value, example="8081-8099", allow_any=True)
 
     @field_validator("metrics_port", mode="before")
     @classmethod
     def _metrics_port(cls, value: Any) -> Any:
-        if not isinstance(value, str):
-            return value
-        value = value.strip().lower()
-        if value in ("", "off"):
-            return "off"
-        low, dash, high = value.partition("-")
-        if not (low.isdigit() and (high.isdigit() or not dash)):
-            raise ValueError("must be a port, a range like 9249-9259, or off")
-        first, last = int(low), int(high or low)
-        if not 1 <= first <= last <= 65535:
-            raise ValueError("must be a port, a range like 9249-9259 (1-65535), or off")
-        return f"{first}-{last}" if dash else str(first)
+        return parse_ports(value, example="9249-9259")
 
     @field_validator("kafka_consumer_group")
     @classmethod
@@ -225,13 +176,13 @@ class Settings(BaseModel):
         if not value:
             return value
         path = os.path.abspath(Path(value).expanduser())
-        _check_pem(path, _PEM_KINDS[str(info.field_name)])
+        check_pem(path, PEM_KINDS[str(info.field_name)])
         return path
 
     @model_validator(mode="after")
     def _tls_needs_https(self) -> Settings:
         given = [
-            _alias(name)
+            alias(name)
             for name in ("clickhouse_ca_cert", "clickhouse_client_cert", "clickhouse_client_key")
             if getattr(self, name)
         ]
@@ -255,11 +206,11 @@ class Settings(BaseModel):
             )
         if cert:
             try:
-                ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_cert_chain(cert, key, _no_password)
+                ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_cert_chain(cert, key, no_password)
             except (ssl.SSLError, OSError) as exc:
                 raise ValueError(
                     f"CLICKHOUSE_CLIENT_KEY={key!r} is not the key of CLICKHOUSE_CLIENT_CERT="
-                    f"{cert!r}: {_ssl_reason(exc)}"
+                    f"{cert!r}: {ssl_reason(exc)}"
                 ) from None
         return self
 
@@ -342,7 +293,7 @@ class Settings(BaseModel):
         values = self.model_dump(by_alias=True, exclude={"job"})
         for field in SECRET_FIELDS:
             secret: SecretStr = getattr(self, field)
-            values[_alias(field)] = "***" if secret.get_secret_value() else ""
+            values[alias(field)] = "***" if secret.get_secret_value() else ""
         return values
 
     @classmethod
@@ -360,200 +311,6 @@ SECRET_FIELDS: Final = frozenset(
 """Settings whose values are never shown: in logs, ``redacted()`` and error messages."""
 
 
-def _alias(field: str) -> str:
+def alias(field: str) -> str:
+    """The environment variable of setting ``field``."""
     return Settings.model_fields[field].alias or field
-
-
-SECRET_VARIABLES: Final = frozenset(_alias(field) for field in SECRET_FIELDS)
-"""The environment variables that hold secrets: ``CLICKHOUSE_PASSWORD``, ``KAFKA_SASL_PASSWORD``."""
-
-
-def secret_file_variable_names() -> frozenset[str]:
-    """``CLICKHOUSE_PASSWORD_FILE``, ``KAFKA_SASL_PASSWORD_FILE``: where to read each secret from."""
-    return frozenset(name + SECRET_FILE_SUFFIX for name in SECRET_VARIABLES)
-
-
-def drop_secret_variables(environ: MutableMapping[str, str] | None = None) -> list[str]:
-    """Remove the secret variables from ``environ`` (default: this process's environment, so that
-    no process started afterwards inherits them); returns the names removed.
-
-    The job's driver calls this once it has its settings and before it starts Flink: Flink's
-    Python runner (Beam) logs the whole environment of the Python workers, which inherit it from
-    the JVM, which inherits it from the driver. The ``*_FILE`` variables stay: they are paths.
-    """
-    env = os.environ if environ is None else environ
-    removed = sorted(name for name in SECRET_VARIABLES if name in env)
-    for name in removed:
-        del env[name]
-    return removed
-
-
-def load_settings(
-    job: str,
-    environ: Mapping[str, str] | None = None,
-    overrides: Mapping[str, object] | None = None,
-) -> Settings:
-    """Read the settings for ``job`` from ``environ`` (default: ``os.environ``).
-
-    Variables set to the empty string count as unset. A secret can be given as a file instead:
-    ``<NAME>_FILE`` (``CLICKHOUSE_PASSWORD_FILE`` ...), not together with ``<NAME>``.
-    ``overrides`` (by field name) win over the environment; the job's command line uses them.
-    Raises :class:`SettingsError` naming every invalid variable and what it accepts, never a
-    secret.
-    """
-    env = os.environ if environ is None else environ
-    names = Settings.variable_names()
-    values: dict[str, object] = {name: env[name] for name in names if env.get(name, "") != ""}
-    problems = _read_secret_files(env, values)
-    for field, value in (overrides or {}).items():
-        values[_alias(field)] = value
-    try:
-        settings = Settings.model_validate({"job": job, **values})
-    except ValidationError as exc:
-        raise SettingsError(_invalid([*problems, *_explain(exc, values)])) from None
-    if problems:
-        raise SettingsError(_invalid(problems)) from None
-    return _resolve_paths(settings)
-
-
-def load_shared_settings(environ: Mapping[str, str] | None = None) -> Settings:
-    """The settings every job shares (Kafka, ClickHouse, checkpoint directory ...), read for no
-    job in particular: for tools that act on all jobs. :meth:`Settings.for_job` gives a job's
-    own view (consumer group, job name, checkpoint folder). Raises :class:`SettingsError` as
-    :func:`load_settings` does."""
-    return load_settings(NO_JOB, environ)
-
-
-def _invalid(problems: list[str]) -> str:
-    return "invalid settings:\n  " + "\n  ".join(problems)
-
-
-def _read_secret_files(env: Mapping[str, str], values: dict[str, object]) -> list[str]:
-    """Put the secrets given as ``<NAME>_FILE`` into ``values``; returns what is wrong (a file
-    that cannot be read, a secret given both ways), naming the variable, never the secret."""
-    problems: list[str] = []
-    for name in sorted(SECRET_VARIABLES):
-        file_variable = name + SECRET_FILE_SUFFIX
-        path = env.get(file_variable, "")
-        if not path:
-            continue
-        if name in values:
-            del values[name]
-            problems.append(f"{name} and {file_variable} are both set: set only one of them")
-            continue
-        try:
-            secret = _read_secret_file(path)
-        except _UnreadableSecretError as exc:
-            problems.append(f"{file_variable}={path!r}: cannot read the secret: {exc}")
-            continue
-        if secret:  # an empty file counts as unset, as an empty variable does
-            values[name] = secret
-    return problems
-
-
-class _UnreadableSecretError(Exception):
-    """Why a secret file cannot be read; never includes the file's content."""
-
-
-def _read_secret_file(path: str) -> str:
-    """The secret in ``path``: its text without one trailing line break (``echo secret > file``
-    adds one; a Kubernetes Secret file has none)."""
-    try:
-        with Path(path).expanduser().open("rb") as file:
-            data = file.read(_SECRET_FILE_MAX_BYTES + 1)
-    except OSError as exc:
-        raise _UnreadableSecretError(exc.strerror or type(exc).__name__) from None
-    if len(data) > _SECRET_FILE_MAX_BYTES:
-        raise _UnreadableSecretError(f"larger than {_SECRET_FILE_MAX_BYTES} bytes")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise _UnreadableSecretError("not UTF-8 text") from None
-    if text.endswith("\r\n"):
-        return text[:-2]
-    return text.removesuffix("\n")
-
-
-def _check_pem(path: str, kind: str) -> None:
-    """Raise ``ValueError`` saying why ``path`` is not a usable PEM file of ``kind`` (``CA``,
-    ``certificate`` or ``key``). The message never quotes the file: a key is a secret."""
-    try:
-        with open(path, "rb") as file:
-            data = file.read(_PEM_FILE_MAX_BYTES + 1)
-    except OSError as exc:
-        raise ValueError(f"cannot read the file: {exc.strerror or type(exc).__name__}") from None
-    if len(data) > _PEM_FILE_MAX_BYTES:
-        raise ValueError(f"cannot read the file: larger than {_PEM_FILE_MAX_BYTES} bytes")
-    if kind == "key":
-        if b"PRIVATE KEY-----" not in data:
-            raise ValueError("not a PEM private key (no -----BEGIN ... PRIVATE KEY----- line)")
-        if b"ENCRYPTED" in data:
-            raise ValueError(
-                "the key is encrypted: give it unencrypted (the ClickHouse client takes no key"
-                " password) and protect the file instead"
-            )
-        return
-    if b"-----BEGIN CERTIFICATE-----" not in data:
-        raise ValueError("not a PEM certificate (no -----BEGIN CERTIFICATE----- line)")
-    if kind == "CA":
-        try:
-            ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(cafile=path)
-        except (ssl.SSLError, OSError) as exc:
-            raise ValueError(f"not a PEM CA bundle: {_ssl_reason(exc)}") from None
-
-
-def _no_password() -> str:
-    """Key password callback: none, so that OpenSSL never prompts on a terminal."""
-    return ""
-
-
-def _ssl_reason(exc: BaseException) -> str:
-    """An ssl/OS error as text, without the location in Python's C source."""
-    text = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-    return _SSL_LOCATION.sub("", text)
-
-
-def _resolve_paths(settings: Settings) -> Settings:
-    """Make the embedded store path absolute: Flink's Python workers run in other directories."""
-    if not settings.embedded:
-        return settings
-    path = Path(settings.clickhouse_embedded_path).expanduser().resolve()
-    return settings.model_copy(update={"clickhouse_embedded_path": str(path)})
-
-
-def _explain(exc: ValidationError, values: Mapping[str, object]) -> list[str]:
-    return [_explain_one(error, values) for error in exc.errors(include_url=False)]
-
-
-def _explain_one(error: ErrorDetails, values: Mapping[str, object]) -> str:
-    loc = error["loc"]
-    if not loc:
-        return str(error["msg"]).removeprefix("Value error, ")
-    key = str(loc[0])
-    field = Settings.model_fields.get(key)
-    name = field.alias if field is not None and field.alias else key
-    if name == "job":
-        return f"job: must be one of {', '.join(job_names())}"
-    secret = key in SECRET_FIELDS or name in {_alias(f) for f in SECRET_FIELDS}
-    shown = "***" if secret else repr(values.get(name, values.get(key)))
-    return f"{name}={shown}: {_accepted(error)}"
-
-
-def _accepted(error: ErrorDetails) -> str:
-    ctx: dict[str, Any] = dict(error.get("ctx") or {})
-    kind = error["type"]
-    if kind == "literal_error":
-        return f"must be one of {ctx.get('expected', '')}"
-    if kind == "int_parsing" or kind == "int_type":
-        return "must be a whole number"
-    if kind in ("bool_parsing", "bool_type"):
-        return "must be true or false"
-    if kind == "greater_than_equal":
-        return f"must be >= {ctx['ge']}"
-    if kind == "less_than_equal":
-        return f"must be <= {ctx['le']}"
-    if kind == "string_pattern_mismatch":
-        return f"must match {ctx['pattern']}"
-    if kind == "extra_forbidden":
-        return "is not a setting"
-    return str(error["msg"]).removeprefix("Value error, ")
