@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from dashboard import DASHBOARD, OBSERVABILITY, dashboard, dashboard_metric_names, panels, queries
 from deploy_support import (
     COMPOSE,
@@ -207,3 +208,13 @@ def test_the_pod_monitor_is_opt_in() -> None:
     default kustomization leaves infra/k8s/monitoring out."""
     assert "monitoring" not in load_yaml(K8S / "kustomization.yaml")["resources"]
     pod_monitor()
+
+
+def test_the_local_cluster_runs_the_reporter_in_each_process() -> None:
+    from jupiter_local import cluster
+
+    config = yaml.safe_load(cluster._config_yaml(cluster.Cluster(), 2))
+    assert config["metrics.reporter.prom.factory.class"] == metrics.REPORTER_FACTORY
+    assert config["metrics.reporter.prom.port"] == cluster.METRICS_PORTS
+    first, _, last = cluster.METRICS_PORTS.partition("-")
+    assert int(last) > int(first), "a range: the JobManager and the TaskManager each take one"
