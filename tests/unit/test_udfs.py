@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -70,7 +70,7 @@ class FakeWriter:
     """A :class:`~jupiter_common.writer.TableWriter` that keeps the batches it gets and answers
     with ``result`` (or raises ``error``)."""
 
-    opened: list[FakeWriter] = []
+    opened: ClassVar[list[FakeWriter]] = []
 
     def __init__(self, table: TableSpec) -> None:
         self.table = table
