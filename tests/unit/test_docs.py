@@ -231,3 +231,15 @@ def test_the_input_page_explains_every_rejection_reason() -> None:
     }
 
     assert sorted(reason.value for reason in RejectReason if reason.value not in rows) == []
+
+
+def test_the_readme_links_every_docs_page() -> None:
+    """A page nobody links is a page nobody finds: the README's link list names each one."""
+    linked = {
+        (README.parent / target.partition("#")[0]).resolve()
+        for line in _prose(README.read_text(encoding="utf-8"))
+        for target in _LINK.findall(line)
+    }
+    pages = {page.resolve() for page in (ROOT / "docs").glob("*.md")}
+
+    assert sorted(page.name for page in pages - linked) == []
