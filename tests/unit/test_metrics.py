@@ -7,15 +7,17 @@ from __future__ import annotations
 import os
 import socket
 import threading
+import time
 from collections import Counter as Tally
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pytest
 
-from jupiter_common.errors import MetricsPortError, SettingsError
+from jupiter_common.errors import ClickHouseWriteError, MetricsPortError, SettingsError
 from jupiter_common.flink import metrics
 from jupiter_common.flink.metrics import (
     LATENCY_BOUNDS_MS,
@@ -26,8 +28,10 @@ from jupiter_common.flink.metrics import (
     port_range,
     reporter_jar,
 )
-from jupiter_common.settings import load_settings
+from jupiter_common.flink.udfs import LandRows
+from jupiter_common.settings import Settings, load_settings
 from jupiter_common.tables import SESSION_EVENTS, SESSION_MOVEMENTS, SESSIONS_BASE, TableSpec
+from jupiter_common.writer import WriteResult
 
 
 @pytest.mark.parametrize(
@@ -198,14 +202,16 @@ Key = tuple[Labels, str]
 
 
 class FakeGroup:
-    """A PyFlink metric group that tallies its counters by (labels, name)."""
+    """A PyFlink metric group that tallies its counters by (labels, name): a key/value group
+    is a label."""
 
     def __init__(self, tally: Tally[Key], labels: Labels = ()) -> None:
         self.tally = tally
         self.labels = labels
 
     def add_group(self, name: str, extra: str | None = None) -> FakeGroup:
-        assert extra is not None, "the histogram's groups are key/value groups (labels)"
+        if extra is None:  # a plain group (``jupiter``): part of the name, not a label
+            return FakeGroup(self.tally, self.labels)
         return FakeGroup(self.tally, (*self.labels, (name, extra)))
 
     def counter(self, name: str) -> FakeCounter:
@@ -249,3 +255,65 @@ def test_the_histogram_reads_a_batchs_timestamp_column() -> None:
     assert bucket(tally, "Inf") == 2
     histogram.observe_column(pa.table({"timestamp": stamps.slice(0, 0)}), "timestamp")
     assert bucket(tally, "Inf") == 2
+
+
+class OneWriter:
+    """A TableWriter that acknowledges every batch, or raises ``error``."""
+
+    def __init__(self) -> None:
+        self.error: Exception | None = None
+
+    def open(self, settings: Settings, table: TableSpec) -> OneWriter:
+        return self
+
+    def write(self, batch: pa.Table) -> WriteResult:
+        if self.error is not None:
+            raise self.error
+        return WriteResult(batch.num_rows)
+
+    def close(self) -> None:
+        pass
+
+
+class Context:
+    def __init__(self) -> None:
+        self.tally: Tally[Key] = Tally()
+
+    def get_metric_group(self) -> FakeGroup:
+        return FakeGroup(self.tally)
+
+
+def events_columns(stamps_ms: list[int]) -> list[pd.Series]:
+    """``session_events`` insert columns, in order, for rows stamped ``stamps_ms``."""
+    count = len(stamps_ms)
+    values: dict[str, list[object]] = {
+        "session_id": ["5f1b1f0e-8f3a-4c1e-9d3a-0b7f6e2d1a01"] * count,
+        "vehicle_id": ["a1b2c3d4-e5f6-4a8b-9c0d-1e2f3a4b5c6d"] * count,
+        "order_id": ["c1d2e3f4-a5b6-4c8d-9e0f-1a2b3c4d5e6f"] * count,
+        "timestamp": list(stamps_ms),
+        "status": ["en_route"] * count,
+        "previous_status": ["started"] * count,
+        "lat": [None] * count,
+        "lon": [None] * count,
+        "source_partition": [0] * count,
+        "source_offset": list(range(count)),
+    }
+    return [pd.Series(values[name]) for name in SESSION_EVENTS.insert_columns]
+
+
+def test_a_writing_function_measures_each_row_it_landed_and_none_it_failed_to() -> None:
+    writer = OneWriter()
+    function = LandRows(load_settings("events", {}), SESSION_EVENTS, writer.open)
+    context = Context()
+    function.open(context)
+    now = int(time.time() * 1000)
+    function.eval(*events_columns([now - 60_000, now - 120_000, now + 10_000]))
+    table = (("table", "session_events"),)
+    assert context.tally[(table, "event_to_queryable_ms_count")] == 3
+    assert context.tally[((*table, ("le", "30000")), "event_to_queryable_ms_bucket")] == 1
+    assert context.tally[((*table, ("le", "300000")), "event_to_queryable_ms_bucket")] == 3
+    assert 180_000 <= context.tally[(table, "event_to_queryable_ms_sum")] < 190_000
+    writer.error = ClickHouseWriteError("down", table="session_events", rows=1, attempts=1)
+    with pytest.raises(ClickHouseWriteError):
+        function.eval(*events_columns([now]))
+    assert context.tally[(table, "event_to_queryable_ms_count")] == 3, "a failed insert: none"
