@@ -296,6 +296,17 @@ def test_a_worker_with_text_logs_keeps_its_handler(worker_root: Collect) -> None
     assert logging.getLogger("jupiter").level == logging.WARNING
 
 
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_a_worker_leaves_the_root_loggers_level_alone(
+    worker_root: Collect, log_format: str
+) -> None:
+    """LOG_LEVEL is Jupiter's loggers' level; a worker's root logger (Beam's and PyFlink's
+    records) keeps the level the worker gave it, whatever a function's ``open`` does."""
+    configure_worker_logging(settings(LOG_LEVEL="DEBUG", LOG_FORMAT=log_format))
+    assert logging.getLogger().level == logging.INFO
+    assert logging.getLogger("jupiter_common").level == logging.DEBUG
+
+
 def test_the_jvm_of_a_json_run_logs_json_and_copies_the_workers_lines_to_stdout() -> None:
     environ: dict[str, str] = {}
     assert prepare_jvm_logging(settings(), environ) == LOCAL_LOG4J
