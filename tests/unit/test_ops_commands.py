@@ -1,5 +1,5 @@
 """The operator commands' pieces that need no broker: selecting and showing dead letters, what a
-replay publishes, and how the status view renders (milliseconds; tests/e2e/test_ops_commands.py
+replay publishes, and how the status view renders (milliseconds; tests/e2e/test_ops_commands_live.py
 runs the commands against a real broker, job and store)."""
 
 from __future__ import annotations
