@@ -243,3 +243,29 @@ def test_the_readme_links_every_docs_page() -> None:
     pages = {page.resolve() for page in (ROOT / "docs").glob("*.md")}
 
     assert sorted(page.name for page in pages - linked) == []
+
+
+_REPO_PATH: Final = re.compile(r"`((?:libs|jobs|infra|tests|docs|\.ci)/[^`\s]*)`")
+_NOT_IN_THE_REPOSITORY: Final = frozenset(
+    {
+        "infra/compose/.env",  # the user's copy of .env.example (git-ignored)
+        "infra/compose/clickhouse-tls",  # the user's TLS files (git-ignored)
+        "infra/compose/trips-job.yaml",  # adding-a-job.md's example job
+        "infra/k8s/jobs/trips/kustomization.yaml",
+    }
+)
+
+
+def test_every_repository_path_the_docs_name_exists() -> None:
+    """A file named in prose (`tests/e2e/test_x.py`, `infra/compose/job-cluster.yaml`) is a
+    link too: a rename must update the page. Paths with placeholders (`<job>`, `*`) are skipped."""
+    missing = [
+        f"{page.relative_to(ROOT)}: {path}"
+        for page in _markdown_files()
+        for path in _REPO_PATH.findall(page.read_text(encoding="utf-8"))
+        if not any(c in path for c in "<*{")
+        and path.rstrip("/") not in _NOT_IN_THE_REPOSITORY
+        and not (ROOT / path).exists()
+    ]
+
+    assert missing == []
