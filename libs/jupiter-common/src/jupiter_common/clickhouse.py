@@ -12,7 +12,7 @@ import re
 import socket
 import ssl
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 import clickhouse_connect
 from clickhouse_connect.driver.client import Client
@@ -201,10 +201,14 @@ def _column_types(client: Client, table: TableSpec, database: str) -> dict[str, 
     return {str(name): str(kind) for name, kind in result.result_rows}
 
 
+_STORE_HELD_ELSEWHERE: Final = ("Cannot lock file", "Error initializing EmbeddedServer")
+
+
 def explain_store_error(exc: Exception) -> str:
     """What to tell a person about ``exc`` from opening or querying a store: chDB lets one
-    process open an embedded store, and says so as "Cannot lock file .../status"."""
+    process open an embedded store, and says so as "Cannot lock file .../status" or, opening
+    it through clickhouse-connect, as "Error initializing EmbeddedServer"."""
     text = str(exc)
-    if "Cannot lock file" in text:
+    if any(sign in text for sign in _STORE_HELD_ELSEWHERE):
         return "the embedded store is open in another process (a running job?); try again after it"
     return text
