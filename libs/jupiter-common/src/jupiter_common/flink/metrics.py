@@ -38,6 +38,7 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from jupiter_common.errors import MetricsPortError
+from jupiter_common.flink.web_ui import add_to_local_classpath
 from jupiter_common.logs import announce
 from jupiter_common.settings import Settings
 from jupiter_common.tables import TableSpec
@@ -148,9 +149,7 @@ def enable_local_reporter(
     default = "metrics_port" not in settings.model_fields_set
     port = free_port(*ports, any_if_busy=default)
     last = ports[1] if ports[0] <= port <= ports[1] else port
-    classpath = [p for p in env.get("HADOOP_CLASSPATH", "").split(os.pathsep) if p]
-    if str(jar) not in classpath:
-        env["HADOOP_CLASSPATH"] = os.pathsep.join([*classpath, str(jar)])
+    add_to_local_classpath(jar, env)
     _served_from = (port, last)
     return reporter_configuration(f"{port}-{last}" if last > port else port)
 

@@ -33,6 +33,18 @@ from jupiter_common.settings import Settings
 WEB_UI_JAR: Final = "flink-runtime-web-*.jar"
 """The web UI's jar, by file pattern: fetched with the connectors, never shipped with a job."""
 CLASSPATH_VARIABLE: Final = "HADOOP_CLASSPATH"
+"""The one variable PyFlink's launcher appends to the class path of the JVM it starts."""
+
+
+def add_to_local_classpath(jar: Path, environ: MutableMapping[str, str]) -> None:
+    """Put ``jar`` on the class path of the JVM PyFlink starts for a local run (once): what a
+    MiniCluster finds by class name (the web UI, the Prometheus reporter) must be there, not
+    among the job's jars. Call it before that JVM starts."""
+    present = [p for p in environ.get(CLASSPATH_VARIABLE, "").split(os.pathsep) if p]
+    if str(jar) not in present:
+        environ[CLASSPATH_VARIABLE] = os.pathsep.join([*present, str(jar)])
+
+
 """Appended by PyFlink's launcher to the class path of the JVM it starts."""
 LOOPBACK: Final = "127.0.0.1"
 
@@ -71,9 +83,7 @@ def prepare_web_ui(settings: Settings, environ: MutableMapping[str, str] | None 
             WEB_UI_JAR,
         )
         return False
-    present = env.get(CLASSPATH_VARIABLE, "")
-    if str(jar) not in present.split(os.pathsep):
-        env[CLASSPATH_VARIABLE] = os.pathsep.join(filter(None, (present, str(jar))))
+    add_to_local_classpath(jar, env)
     return True
 
 
