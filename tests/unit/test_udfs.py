@@ -218,7 +218,7 @@ def test_land_rows_hands_the_insert_columns_by_name() -> None:
 
 
 def test_parse_sessions_returns_fields_or_the_dead_letter() -> None:
-    function = ParseSessions("events", "sessions-topic")
+    function = ParseSessions(load_settings("events", {}))
     context = FakeContext()
     function.open(context)
     frame = function.eval(*columns([record(status="arrived"), b""]))

@@ -148,14 +148,11 @@ class ParseSessions(ScalarFunction):  # type: ignore[misc]
     """``(value, partition, offset)`` -> :data:`PARSED_ROW`: the message's fields and a NULL
     dead letter, or NULL fields and the dead letter."""
 
-    def __init__(self, job: str, topic: str, settings: Settings | None = None) -> None:
-        self._job = job
-        self._topic = topic
-        self._settings = settings  # for the worker's logging
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
 
     def open(self, function_context: FunctionContext) -> None:
-        if self._settings is not None:
-            configure_worker_logging(self._settings)
+        configure_worker_logging(self._settings)
         self._counters = _ParseCounters(function_context)
 
     def eval(self, values: pd.Series, partitions: pd.Series, offsets: pd.Series) -> pd.DataFrame:
@@ -169,7 +166,9 @@ class ParseSessions(ScalarFunction):  # type: ignore[misc]
                     name: column.to_pandas() if isinstance(column, pa.Array) else column
                     for name, column in columns.items()
                 },
-                "dead_letter": _dead_letters(self._job, self._topic, values, part, off, batch),
+                "dead_letter": _dead_letters(
+                    self._settings.job, self._settings.kafka_topic, values, part, off, batch
+                ),
             }
         )
         return frame
@@ -263,7 +262,7 @@ class ParseAndLand(_Writing):
 
 def parse_sessions(settings: Settings) -> ScalarUdf:
     return udf(
-        ParseSessions(settings.job, settings.kafka_topic, settings),
+        ParseSessions(settings),
         result_type=PARSED_ROW,
         func_type="pandas",
     )
